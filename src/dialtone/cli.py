@@ -1,0 +1,251 @@
+"""`dialtone` command line: serve, dev, lines, db."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import secrets
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TextIO
+
+DEMO_NUMBER = "+815031234567"  # the seeds' Twilio number, 050-3123-4567
+DEMO_CLIENT = "DeviceId_0001"
+DEFAULT_PORT = 8000
+
+
+class CommandError(Exception):
+    """A refused command: printed as `dialtone: error: …`, exit status 1."""
+
+
+def _env() -> dict:
+    from dialtone.server.config import load_environment
+
+    return load_environment()
+
+
+def _registry(env: Mapping[str, str]):
+    import phonenumbers
+
+    from dialtone.server.config import database_url
+    from dialtone.server.db import Database
+    from dialtone.server.registry import LineRegistry
+
+    region = env.get("DIALTONE_DEFAULT_REGION", "").strip().upper() or None
+    if region and region not in phonenumbers.SUPPORTED_REGIONS:
+        raise CommandError(
+            f"DIALTONE_DEFAULT_REGION {region!r} is not an ISO region code such as JP"
+        )
+    db = Database(database_url(env))
+    try:
+        db.upgrade()
+    except Exception as exc:
+        raise CommandError(f"cannot open the database: {type(exc).__name__}: {exc}") from None
+    return LineRegistry(db, region)
+
+
+def _read_password(from_stdin: bool, stdin: TextIO) -> str:
+    if from_stdin:
+        return stdin.readline().rstrip("\r\n")
+    if not stdin.isatty():
+        raise CommandError("no terminal to ask for a password: use --password-stdin")
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Repeat password: ") != first:
+        raise CommandError("the passwords do not match")
+    return first
+
+
+def _print_lines(lines: Sequence, out: TextIO) -> None:
+    if not lines:
+        print("no lines registered", file=out)
+        return
+    width = max(len(line.client_name) for line in lines)
+    print(f"{'NUMBER':<16}  {'CLIENT':<{width}}  {'CREATED':<20}  UPDATED", file=out)
+    for line in lines:
+        created = line.created_at.strftime("%Y-%m-%d %H:%M:%SZ")
+        updated = line.updated_at.strftime("%Y-%m-%d %H:%M:%SZ")
+        print(
+            f"{line.phone_number:<16}  {line.client_name:<{width}}  {created:<20}  {updated}",
+            file=out,
+        )
+
+
+def cmd_lines(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> None:
+    from dialtone.server.registry import RegistryError
+
+    registry = _registry(_env())
+    try:
+        if args.lines_command == "add":
+            password = _read_password(args.password_stdin, stdin)
+            line = registry.add(args.number, args.client_name, password)
+            print(f"added {line.phone_number} -> client {line.client_name}", file=out)
+        elif args.lines_command == "list":
+            _print_lines(registry.list(), out)
+        elif args.lines_command == "remove":
+            line = registry.remove(args.number)
+            print(f"removed {line.phone_number} (client {line.client_name})", file=out)
+        elif args.lines_command == "set-password":
+            password = _read_password(args.password_stdin, stdin)
+            line = registry.set_password(args.number, password)
+            print(f"password changed for {line.phone_number}", file=out)
+        elif args.lines_command == "import":
+            path = Path(args.file)
+            try:
+                with path.open(newline="", encoding="utf-8-sig") as handle:
+                    added = registry.import_csv(handle)
+            except OSError as exc:
+                raise CommandError(f"cannot read {path}: {exc.strerror}") from None
+            print(f"imported {len(added)} line(s) from {path}", file=out)
+    except RegistryError as exc:
+        raise CommandError(str(exc)) from None
+    finally:
+        registry.db.dispose()
+
+
+def cmd_db(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> None:
+    registry = _registry(_env())  # opening it upgrades it
+    registry.db.dispose()
+    print("database is at the newest schema", file=out)
+
+
+def _serve(settings: object, host: str, port: int) -> None:
+    import uvicorn
+
+    from dialtone import logs
+    from dialtone.server.app import create_app
+    from dialtone.server.db import Database
+
+    logs.configure()
+    db = Database(settings.database_url)  # type: ignore[attr-defined]
+    try:
+        db.upgrade()
+    except Exception as exc:
+        raise CommandError(f"cannot open the database: {type(exc).__name__}: {exc}") from None
+    app = create_app(settings, db)  # type: ignore[arg-type]
+    _check_port_free(host, port)
+    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, proxy_headers=True)
+
+
+def _check_port_free(host: str, port: int) -> None:
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise CommandError(
+                f"cannot listen on {host}:{port}: {exc.strerror}; choose another with --port"
+            ) from None
+
+
+def _settings(env: Mapping[str, str]):
+    from dialtone.server.config import ConfigError, Settings
+
+    try:
+        return Settings.from_env(env)
+    except ConfigError as exc:
+        raise CommandError(str(exc)) from None
+
+
+def cmd_serve(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> None:
+    _serve(_settings(_env()), args.host, args.port)
+
+
+def cmd_dev(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> None:
+    """The seeds' example on development defaults: one line, no Twilio account needed."""
+    from dialtone.devcreds import development_values
+    from dialtone.server.registry import LineNotFound
+
+    env = _env()
+    generated = [name for name, value in development_values().items() if not env.get(name)]
+    for name in generated:
+        env[name] = development_values()[name]
+    env.setdefault("DIALTONE_PUBLIC_URL", f"http://{args.host}:{args.port}")
+    env.setdefault("DIALTONE_DEFAULT_REGION", "JP")
+    settings = _settings(env)
+
+    password = env.get("DIALTONE_DEV_PASSWORD") or secrets.token_urlsafe(9)
+    registry = _registry(env)
+    try:
+        try:
+            registry.set_password(DEMO_NUMBER, password)
+        except LineNotFound:
+            registry.add(DEMO_NUMBER, DEMO_CLIENT, password)
+    except Exception as exc:
+        raise CommandError(str(exc)) from None
+    finally:
+        registry.db.dispose()
+
+    base = settings.public_url
+    print(
+        "dialtone dev\n"
+        f"  API server      {base}\n"
+        f"  demo line       050-3123-4567 ({DEMO_NUMBER}) -> client {DEMO_CLIENT}\n"
+        f"  password        {password}\n"
+        f"  credentials     {'development values' if generated else 'from the environment'}\n"
+        f"  try it          curl -s -X POST -H 'Content-Type: application/json' "
+        f'-d \'{{"twilioPhoneNumber": "050-3123-4567", "password": "{password}"}}\' '
+        f"{base}/twilio/retrieve_capability_token\n"
+        "  Ctrl-C stops it.",
+        file=out,
+        flush=True,
+    )
+    _serve(settings, args.host, args.port)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dialtone", description="A browser phone on Twilio Programmable Voice."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    for name, func, help_text in (
+        ("serve", cmd_serve, "run the API server (configuration from the environment)"),
+        ("dev", cmd_dev, "run everything locally on development defaults"),
+    ):
+        sub = commands.add_parser(name, help=help_text)
+        sub.add_argument("--host", default="127.0.0.1")
+        sub.add_argument("--port", type=int, default=DEFAULT_PORT)
+        sub.set_defaults(func=func)
+
+    lines = commands.add_parser("lines", help="manage the registry of lines")
+    lines.set_defaults(func=cmd_lines)
+    line_commands = lines.add_subparsers(dest="lines_command", required=True, metavar="ACTION")
+    add = line_commands.add_parser("add", help="register a Twilio number for a client")
+    add.add_argument("number", help="Twilio number, e.g. +81-50-3123-4567")
+    add.add_argument("client_name", help="Client identity, e.g. DeviceId_0001")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    line_commands.add_parser("list", help="list the registered lines")
+    remove = line_commands.add_parser("remove", help="unregister a number")
+    remove.add_argument("number")
+    set_password = line_commands.add_parser("set-password", help="change a line's password")
+    set_password.add_argument("number")
+    set_password.add_argument("--password-stdin", action="store_true")
+    imp = line_commands.add_parser(
+        "import", help="add lines from a CSV (number,client_name,password): all or nothing"
+    )
+    imp.add_argument("file")
+
+    db = commands.add_parser("db", help="database maintenance")
+    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    db_commands.add_parser("upgrade", help="apply the migrations")
+    db.set_defaults(func=cmd_db)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args, sys.stdin, sys.stdout)
+    except CommandError as exc:
+        print(f"dialtone: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

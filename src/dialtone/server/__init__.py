@@ -1,0 +1,1 @@
+"""The API server: client tokens, TwiML webhooks and the registry of lines."""

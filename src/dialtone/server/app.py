@@ -1,0 +1,102 @@
+"""The API server as one ASGI app: the same under uvicorn and on AWS Lambda (Mangum)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from dialtone.server import webhooks
+from dialtone.server.config import Settings
+from dialtone.server.db import Database
+from dialtone.server.history import CallHistory
+from dialtone.server.registry import LineRegistry
+from dialtone.server.signature import WebhookValidator
+from dialtone.server.throttle import FailureThrottle
+from dialtone.server.token_api import retrieve_capability_token
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    registry: LineRegistry
+    history: CallHistory
+    validator: WebhookValidator
+    throttle: FailureThrottle
+
+
+async def healthz(request: Request) -> JSONResponse:
+    db: Database = request.app.state.services.db
+
+    def ping() -> None:
+        with db.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+
+    try:
+        await run_in_threadpool(ping)
+    except Exception:
+        return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
+    return JSONResponse({"status": "ok", "database": "ok"})
+
+
+async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"success": False, "error": "internal error"}, status_code=500)
+
+
+def create_app(
+    settings: Settings, db: Database | None = None, throttle: FailureThrottle | None = None
+) -> Starlette:
+    db = db or Database(settings.database_url)
+    registry = LineRegistry(db, settings.default_region)
+    services = Services(
+        settings=settings,
+        db=db,
+        registry=registry,
+        history=CallHistory(db),
+        validator=WebhookValidator(settings.auth_token),
+        throttle=throttle or FailureThrottle(),
+    )
+    webhook_methods = ["POST", "GET"]
+    routes = [
+        Route("/twilio/retrieve_capability_token", retrieve_capability_token, methods=["POST"]),
+        Route(
+            "/twilio/retrieve_twiml/call_incoming",
+            webhooks.twilio_webhook("call_incoming", webhooks.call_incoming),
+            methods=webhook_methods,
+        ),
+        Route(
+            "/twilio/retrieve_twiml/call_outgoing",
+            webhooks.twilio_webhook("call_outgoing", webhooks.call_outgoing),
+            methods=webhook_methods,
+        ),
+        Route(
+            "/twilio/status_callback",
+            webhooks.twilio_webhook("status_callback", webhooks.status_callback),
+            methods=webhook_methods,
+        ),
+        Route("/healthz", healthz, methods=["GET"]),
+    ]
+    middleware = []
+    if settings.cors_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(settings.cors_origins),
+                allow_methods=["GET", "POST"],
+                allow_headers=["Content-Type"],
+                max_age=600,
+            )
+        )
+    app = Starlette(
+        routes=routes, middleware=middleware, exception_handlers={Exception: _internal_error}
+    )
+    app.state.services = services
+    return app

@@ -1,0 +1,148 @@
+"""Call history from Twilio's status callbacks: one row per call leg, one per event."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from dialtone import phone
+from dialtone.server.db import Database
+from dialtone.server.models import Call, CallEvent, Line, utcnow
+
+_CALL_SID = re.compile(r"^CA[0-9a-fA-F]{32}$")
+_STATUSES = frozenset(
+    {
+        "queued",
+        "initiated",
+        "ringing",
+        "in-progress",
+        "completed",
+        "busy",
+        "failed",
+        "no-answer",
+        "canceled",
+    }
+)
+
+
+class BadStatusCallback(ValueError):
+    pass
+
+
+def _int(params: Mapping[str, str], name: str) -> int | None:
+    value = params.get(name, "").strip()
+    if not value:
+        return None
+    if not value.isdigit():
+        raise BadStatusCallback(f"{name} must be a whole number, not {value[:20]!r}")
+    return int(value)
+
+
+def _timestamp(value: str) -> datetime:
+    """Twilio's `Timestamp` is RFC 2822; without one, the time it arrived."""
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return utcnow()
+    return parsed if parsed.tzinfo else utcnow()
+
+
+class CallHistory:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def record(self, params: Mapping[str, str]) -> bool:
+        """Store one status callback. False when it was already stored (a redelivery)."""
+        call_sid = params.get("CallSid", "")
+        if not _CALL_SID.match(call_sid):
+            raise BadStatusCallback("CallSid must be CA followed by 32 hex digits")
+        status = params.get("CallStatus", "")
+        if status not in _STATUSES:
+            raise BadStatusCallback(f"CallStatus {status[:20]!r} is not a call status")
+        parent = params.get("ParentCallSid") or None
+        if parent is not None and not _CALL_SID.match(parent):
+            raise BadStatusCallback("ParentCallSid must be CA followed by 32 hex digits")
+        sequence = _int(params, "SequenceNumber")
+        duration = _int(params, "CallDuration")
+        when = _timestamp(params.get("Timestamp", ""))
+        # Delivery order is not guaranteed: order by SequenceNumber, dedupe on it.
+        key = f"seq:{sequence}" if sequence is not None else f"status:{status}"
+        order = sequence if sequence is not None else -1
+
+        for attempt in range(2):
+            try:
+                with self.db.session() as session:
+                    exists = session.scalar(
+                        select(CallEvent.id).where(
+                            CallEvent.call_sid == call_sid, CallEvent.event_key == key
+                        )
+                    )
+                    if exists:
+                        return False
+                    session.add(
+                        CallEvent(
+                            call_sid=call_sid,
+                            event_key=key,
+                            sequence_number=sequence,
+                            call_status=status,
+                            call_duration=duration,
+                            timestamp=when,
+                        )
+                    )
+                    call = session.get(Call, call_sid)
+                    if call is None:
+                        call = Call(
+                            call_sid=call_sid,
+                            parent_call_sid=parent,
+                            line_number=self._line_of(session, params),
+                            from_=params.get("From", "")[:300],
+                            to=params.get("To", "")[:300],
+                            direction=params.get("Direction", "")[:32],
+                            status=status,
+                            duration=duration,
+                            last_sequence_number=order,
+                            started_at=when,
+                            updated_at=when,
+                        )
+                        session.add(call)
+                    else:
+                        call.started_at = min(call.started_at, when)
+                        if order >= call.last_sequence_number:
+                            call.status = status
+                            call.last_sequence_number = order
+                            call.updated_at = max(call.updated_at, when)
+                            if duration is not None:
+                                call.duration = duration
+                return True
+            except IntegrityError:
+                # A concurrent delivery of the same event (or first event of the call) won.
+                if attempt:
+                    raise
+        return False
+
+    @staticmethod
+    def _line_of(session: Session, params: Mapping[str, str]) -> str | None:
+        """The line of a call: its client caller, else our number it reached or left from."""
+        sender = params.get("From", "")
+        if sender.startswith("client:"):
+            return session.scalar(
+                select(Line.phone_number).where(Line.client_name == sender.removeprefix("client:"))
+            )
+        candidates = []
+        for name in ("To", "From"):
+            try:
+                candidates.append(phone.to_e164(params.get(name, "")))
+            except phone.InvalidNumber:
+                continue
+        if not candidates:
+            return None
+        found = set(
+            session.scalars(select(Line.phone_number).where(Line.phone_number.in_(candidates)))
+        )
+        return next((number for number in candidates if number in found), None)

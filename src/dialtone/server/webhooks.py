@@ -1,0 +1,229 @@
+"""Twilio's webhooks: signed form requests in, TwiML out.
+
+Every handler runs behind `twilio_webhook`, which checks `X-Twilio-Signature` against
+the public URL (403, no TwiML, when it fails) and turns any failure inside the handler
+(database down included) into safe TwiML: an apology and a hang-up.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import ImmutableMultiDict
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+
+from dialtone import logs, phone
+from dialtone.server import twiml
+from dialtone.server.history import BadStatusCallback
+from dialtone.server.registry import LineInfo
+from dialtone.server.signature import public_request_url
+
+if TYPE_CHECKING:
+    from dialtone.server.app import Services
+
+log = logging.getLogger("dialtone.server.webhooks")
+
+XML = "application/xml"
+
+Params = ImmutableMultiDict
+Handler = Callable[["Services", Params], tuple[str, dict]]
+
+
+class BadWebhook(ValueError):
+    """A signed request that still lacks what the handler needs: 400 with the message."""
+
+
+class Refusal(Exception):
+    """The call cannot go ahead; `spoken` is what the caller hears."""
+
+    def __init__(self, reason: str, spoken: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.spoken = spoken
+
+
+async def _params(request: Request) -> Params:
+    if request.method == "GET":
+        return ImmutableMultiDict(request.query_params.multi_items())
+    body = (await request.body()).decode("utf-8", errors="replace")
+    # Blank values (To=, FromCity=) are signed too: keep them.
+    return ImmutableMultiDict(parse_qsl(body, keep_blank_values=True))
+
+
+def twilio_webhook(name: str, handler: Handler) -> Callable[[Request], object]:
+    async def endpoint(request: Request) -> Response:
+        started = time.perf_counter()
+        services: Services = request.app.state.services
+        params = await _params(request)
+        call_sid = params.get("CallSid", "")[:34]
+        # POST signs URL + params; GET signs the URL (whose query holds the params) alone.
+        url = public_request_url(
+            services.settings.public_url, request.url.path, request.scope["query_string"].decode()
+        )
+        signed = {} if request.method == "GET" else params
+        if not services.validator.is_valid(url, signed, request.headers.get("x-twilio-signature")):
+            logs.event(
+                log,
+                "webhook_signature_invalid",
+                level=logging.WARNING,
+                webhook=name,
+                call_sid=call_sid,
+                url=url,
+                client=request.client.host if request.client else None,
+            )
+            return PlainTextResponse("invalid or missing X-Twilio-Signature\n", status_code=403)
+        try:
+            body, fields = await run_in_threadpool(handler, services, params)
+        except BadWebhook as exc:
+            logs.event(
+                log,
+                "webhook_rejected",
+                level=logging.WARNING,
+                webhook=name,
+                call_sid=call_sid,
+                reason=str(exc),
+            )
+            return PlainTextResponse(f"{exc}\n", status_code=400)
+        except Exception as exc:
+            logs.event(
+                log,
+                "webhook_failed",
+                level=logging.ERROR,
+                webhook=name,
+                call_sid=call_sid,
+                error=type(exc).__name__,
+                ms=round((time.perf_counter() - started) * 1000, 1),
+            )
+            return Response(twiml.apology(), media_type=XML)
+        logs.event(
+            log,
+            f"webhook_{name}",
+            webhook=name,
+            call_sid=call_sid,
+            **fields,
+            ms=round((time.perf_counter() - started) * 1000, 1),
+        )
+        return Response(body, media_type=XML)
+
+    return endpoint
+
+
+def _refused(exc: Refusal, **fields: object) -> tuple[str, dict]:
+    return twiml.refuse(exc.spoken), {"outcome": "refused", "reason": exc.reason, **fields}
+
+
+def call_incoming(services: Services, params: Params) -> tuple[str, dict]:
+    """A phone called one of our numbers: ring the browser phone of that line."""
+    called = params.get("To") or params.get("Called") or ""
+    try:
+        line = services.registry.by_number(phone.to_e164(called))
+    except phone.InvalidNumber:
+        line = None
+    if line is None:
+        return _refused(
+            Refusal(
+                "number not registered",
+                "An error occurred. The number you called is not connected to a phone. Goodbye.",
+            ),
+            to=called[:32],
+        )
+    return twiml.dial_client(line.client_name), {
+        "outcome": "dial_client",
+        "to": line.phone_number,
+        "client": line.client_name,
+    }
+
+
+def _caller_line(services: Services, params: Params) -> LineInfo:
+    sender = params.get("From", "")
+    if not sender.startswith("client:"):
+        raise Refusal(
+            "caller is not a client",
+            "This application places calls only for registered phones. Goodbye.",
+        )
+    line = services.registry.by_client_name(sender.removeprefix("client:"))
+    if line is None:
+        raise Refusal("client not registered", "Your phone is not registered. Goodbye.")
+    return line
+
+
+def _check_caller_id(line: LineInfo, claimed: str, region: str | None) -> None:
+    """A `callerPhoneNumber` parameter may only repeat the line's own number."""
+    if not claimed:
+        return
+    try:
+        same = phone.to_e164(claimed, region) == line.phone_number
+    except phone.InvalidNumber:
+        same = False
+    if not same:
+        raise Refusal(
+            "caller id does not belong to the line",
+            "The caller number does not belong to this phone. Goodbye.",
+        )
+
+
+def call_outgoing(services: Services, params: Params) -> tuple[str, dict]:
+    """A browser phone dialled out through the TwiML App: route it from the line's own number."""
+    try:
+        line = _caller_line(services, params)
+        region = phone.region_of(line.phone_number) or services.settings.default_region
+        _check_caller_id(line, params.get("callerPhoneNumber", ""), region)
+        dialled = params.get("callOutgoingPhoneNumber") or params.get("To") or ""
+        if not dialled.strip():
+            raise Refusal("no destination", "No number was dialled. Goodbye.")
+        try:
+            number = phone.parse(dialled, region)
+        except phone.InvalidNumber as exc:
+            raise Refusal(
+                f"invalid destination: {exc.reason}",
+                "The number you dialled is not a valid phone number. Goodbye.",
+            ) from None
+        destination = phone.format_e164(number)
+        if destination == line.phone_number:
+            raise Refusal("destination is the line itself", "A phone cannot call itself. Goodbye.")
+        other = services.registry.by_number(destination)
+        if other is not None:
+            # Another of our lines: ring its browser directly, no phone network involved.
+            return twiml.dial_client(other.client_name, caller_id=line.phone_number), {
+                "outcome": "dial_client",
+                "from": line.phone_number,
+                "client": other.client_name,
+            }
+        if phone.is_costly(number):
+            raise Refusal(
+                f"{phone.number_type(number)} destination",
+                "Calls to premium-rate and shared-cost numbers are not allowed. Goodbye.",
+            )
+        allowed = services.settings.allowed_countries or {phone.country_code_of(line.phone_number)}
+        if number.country_code not in allowed:
+            raise Refusal(
+                f"country code +{number.country_code} not allowed",
+                f"Calls to country code {number.country_code} are not allowed from "
+                "this phone. Goodbye.",
+            )
+    except Refusal as exc:
+        return _refused(exc, client=params.get("From", "")[:300])
+    return twiml.dial_number(destination, caller_id=line.phone_number), {
+        "outcome": "dial_number",
+        "from": line.phone_number,
+        "to": destination,
+    }
+
+
+def status_callback(services: Services, params: Params) -> tuple[str, dict]:
+    """Record a call progress event; Twilio ignores the body of our answer."""
+    try:
+        new = services.history.record(params)
+    except BadStatusCallback as exc:
+        raise BadWebhook(str(exc)) from None
+    return twiml.empty(), {
+        "outcome": "recorded" if new else "duplicate",
+        "status": params.get("CallStatus"),
+        "sequence": params.get("SequenceNumber"),
+    }

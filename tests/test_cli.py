@@ -1,0 +1,199 @@
+"""The `dialtone` command line, in-process for `lines`, as real processes for `serve`/`dev`."""
+
+import io
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from dialtone.cli import main
+from dialtone.devcreds import development_values
+
+
+@pytest.fixture
+def cli(db_url, monkeypatch, tmp_path, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DIALTONE_DATABASE_URL", db_url)
+    monkeypatch.setenv("DIALTONE_DEFAULT_REGION", "JP")
+
+    def run(*argv, stdin=""):
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+        code = main(list(argv))
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run
+
+
+def test_lines_add_list_set_password_remove(cli):
+    assert (
+        cli(
+            "lines",
+            "add",
+            "050-3123-4567",
+            "DeviceId_0001",
+            "--password-stdin",
+            stdin="first password\n",
+        )[0]
+        == 0
+    )
+    code, out, _ = cli("lines", "list")
+    assert code == 0
+    assert "+815031234567" in out and "DeviceId_0001" in out
+    assert "first password" not in out and "argon2" not in out
+    code, out, _ = cli(
+        "lines", "set-password", "+81-50-3123-4567", "--password-stdin", stdin="second password\n"
+    )
+    assert code == 0 and "password changed" in out
+    code, out, _ = cli("lines", "remove", "+81 50 3123 4567")
+    assert code == 0 and "removed +815031234567" in out
+    assert "no lines registered" in cli("lines", "list")[1]
+
+
+def test_refusals_are_one_line_errors_with_status_1(cli):
+    cli(
+        "lines",
+        "add",
+        "050-3123-4567",
+        "DeviceId_0001",
+        "--password-stdin",
+        stdin="first password\n",
+    )
+    code, _, err = cli(
+        "lines", "add", "+815031234567", "other", "--password-stdin", stdin="first password\n"
+    )
+    assert code == 1
+    assert err == "dialtone: error: +815031234567 is already registered\n"
+    code, _, err = cli("lines", "add", "12", "x", "--password-stdin", stdin="first password\n")
+    assert code == 1 and "not a valid phone number" in err
+    code, _, err = cli("lines", "remove", "+81-50-9999-0000")
+    assert code == 1 and "not registered" in err
+
+
+def test_without_a_terminal_the_password_must_come_from_stdin(cli):
+    code, _, err = cli("lines", "add", "050-3123-4567", "DeviceId_0001")
+    assert code == 1 and "--password-stdin" in err
+
+
+def test_import_is_all_or_nothing(cli, tmp_path):
+    good = tmp_path / "lines.csv"
+    good.write_text("number,client_name,password\n050-3123-4567,DeviceId_0001,password one\n")
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        "number,client_name,password\n050-1111-2222,a,password one\nnope,b,password two\n"
+    )
+    code, _, err = cli("lines", "import", str(bad))
+    assert code == 1 and "row 3:" in err
+    assert "no lines registered" in cli("lines", "list")[1]
+    code, out, _ = cli("lines", "import", str(good))
+    assert code == 0 and "imported 1 line(s)" in out
+    code, _, err = cli("lines", "import", str(tmp_path / "missing.csv"))
+    assert code == 1 and "cannot read" in err
+
+
+def _free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _clean_env(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "DIALTONE_"))}
+    env["DIALTONE_DATABASE_URL"] = f"sqlite:///{tmp_path / 'serve.db'}"
+    return env
+
+
+def _dialtone(*argv, env, cwd, **kwargs):
+    return subprocess.Popen(
+        [sys.executable, "-m", "dialtone.cli", *argv],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kwargs,
+    )
+
+
+def test_serve_names_a_missing_variable(tmp_path):
+    env = _clean_env(tmp_path)
+    env.update({k: v for k, v in development_values().items() if k != "TWILIO_API_SECRET"})
+    env["DIALTONE_PUBLIC_URL"] = "https://api.example.com"
+    process = _dialtone("serve", env=env, cwd=tmp_path)
+    _out, err = process.communicate(timeout=30)
+    assert process.returncode == 1
+    assert "TWILIO_API_SECRET is required but not set" in err
+    assert "Traceback" not in err
+
+
+def test_serve_answers_over_http_and_stops_cleanly_on_ctrl_c(tmp_path):
+    env = _clean_env(tmp_path)
+    env.update(development_values())
+    env["DIALTONE_PUBLIC_URL"] = "https://api.example.com"
+    port = _free_port()
+    process = _dialtone("serve", "--port", str(port), env=env, cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                assert process.poll() is None, process.communicate()[1]
+                assert time.monotonic() < deadline, "server did not start"
+                time.sleep(0.1)
+        assert response.json() == {"status": "ok", "database": "ok"}
+    finally:
+        process.send_signal(signal.SIGINT)
+        _out, err = process.communicate(timeout=30)
+    assert process.returncode == 0
+    for line in err.strip().splitlines():
+        assert line.startswith("{") and line.endswith("}"), line  # structured logs only
+
+
+def test_a_busy_port_is_a_clear_error(tmp_path):
+    env = _clean_env(tmp_path)
+    env.update(development_values())
+    env["DIALTONE_PUBLIC_URL"] = "https://api.example.com"
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        process = _dialtone("serve", "--port", str(port), env=env, cwd=tmp_path)
+        _out, err = process.communicate(timeout=30)
+    assert process.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in err and "--port" in err
+
+
+def test_dev_serves_the_seed_line_with_the_printed_password(tmp_path):
+    env = _clean_env(tmp_path)
+    env["DIALTONE_DEV_PASSWORD"] = "development pw"
+    port = _free_port()
+    process = _dialtone("dev", "--port", str(port), env=env, cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                response = httpx.post(
+                    f"http://127.0.0.1:{port}/twilio/retrieve_capability_token",
+                    json={"twilioPhoneNumber": "050-3123-4567", "password": "development pw"},
+                    timeout=5,
+                )
+                break
+            except httpx.TransportError:
+                assert process.poll() is None, process.communicate()[1]
+                assert time.monotonic() < deadline, "dev server did not start"
+                time.sleep(0.1)
+        assert response.status_code == 200
+        assert response.json()["identity"] == "DeviceId_0001"
+    finally:
+        process.send_signal(signal.SIGINT)
+        out, _err = process.communicate(timeout=30)
+    assert "development pw" in out
+    assert f"http://127.0.0.1:{port}" in out
+    assert process.returncode == 0
