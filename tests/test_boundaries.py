@@ -3,8 +3,6 @@
 import ast
 from pathlib import Path
 
-import pytest
-
 SRC = Path(__file__).resolve().parents[1] / "src" / "dialtone"
 
 
@@ -19,15 +17,15 @@ def _imports(package: Path) -> set[tuple[Path, str]]:
     return found
 
 
-@pytest.mark.parametrize(
-    ("package", "forbidden"), [("server", "dialtone.emulator"), ("emulator", "dialtone.server")]
-)
-def test_roles_do_not_import_each_other(package, forbidden):
-    root = SRC / package
-    if not root.exists():
-        pytest.skip(f"dialtone/{package} does not exist yet")
+def test_roles_do_not_import_each_other():
+    pairs = [("server", "dialtone.emulator"), ("emulator", "dialtone.server")]
+    present = [(package, forbidden) for package, forbidden in pairs if (SRC / package).is_dir()]
+    assert ("server", "dialtone.emulator") in present
     crossing = sorted(
-        f"{p.relative_to(SRC)} imports {m}" for p, m in _imports(root) if m.startswith(forbidden)
+        f"{path.relative_to(SRC)} imports {module}"
+        for package, forbidden in present
+        for path, module in _imports(SRC / package)
+        if module == forbidden or module.startswith(forbidden + ".")
     )
     assert crossing == []
 

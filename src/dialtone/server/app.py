@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import anyio
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -31,6 +32,10 @@ class Services:
     history: CallHistory
     validator: WebhookValidator
     throttle: FailureThrottle
+    # Argon2 takes ~64 MiB per verification: bound how many run at once.
+    password_limiter: anyio.CapacityLimiter = field(
+        default_factory=lambda: anyio.CapacityLimiter(4)
+    )
 
 
 async def healthz(request: Request) -> JSONResponse:

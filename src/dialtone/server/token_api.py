@@ -6,7 +6,7 @@ import json
 import logging
 from typing import TYPE_CHECKING
 
-from starlette.concurrency import run_in_threadpool
+import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
@@ -78,7 +78,12 @@ async def retrieve_capability_token(request: Request) -> JSONResponse:
         )
 
     try:
-        line = await run_in_threadpool(services.registry.authenticate, number, data["password"])
+        line = await anyio.to_thread.run_sync(
+            services.registry.authenticate,
+            number,
+            data["password"],
+            limiter=services.password_limiter,
+        )
     except Exception as exc:
         logs.event(
             log,
