@@ -195,6 +195,110 @@ def cmd_dev(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> None:
     _serve(settings, args.host, args.port)
 
 
+def cmd_emulator(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> None:
+    """A local Twilio: REST API, webhooks, TwiML engine and simulated phones."""
+    import uvicorn
+
+    from dialtone import logs
+    from dialtone.emulator.app import create_app
+    from dialtone.emulator.config import Credentials, EmulatorConfig
+    from dialtone.emulator.provisioning import ProvisioningError, load
+    from dialtone.emulator.switch import Switch
+
+    credentials = Credentials.from_env(_env())
+    public_url = args.public_url or f"http://{args.host}:{args.port}"
+    switch = Switch(EmulatorConfig(credentials=credentials, public_url=public_url.rstrip("/")))
+    if args.provision:
+        try:
+            load(switch, Path(args.provision))
+        except ProvisioningError as exc:
+            raise CommandError(f"provisioning: {exc}") from None
+    _check_port_free(args.host, args.port)
+    lines = [
+        "dialtone emulator",
+        f"  REST API        {public_url}/2010-04-01",
+        f"                  (twilio-python: client.api.base_url = {public_url!r})",
+        f"  control         {public_url}/emulator/  (events: {public_url}/emulator/events)",
+        f"  numbers         {', '.join(n.phone_number for n in switch.numbers.values()) or 'none'}",
+    ]
+    if credentials.generated:
+        lines.append("  development credentials (no TWILIO_* variables set):")
+        values = {
+            "TWILIO_ACCOUNT_SID": credentials.account_sid,
+            "TWILIO_AUTH_TOKEN": credentials.auth_token,
+            "TWILIO_API_KEY": credentials.api_key,
+            "TWILIO_API_SECRET": credentials.api_secret,
+        }
+        lines += [f"    {name}={values[name]}" for name in credentials.generated]
+    print("\n".join(lines), file=out, flush=True)
+    logs.configure()
+    uvicorn.run(
+        create_app(switch), host=args.host, port=args.port, log_config=None, access_log=False
+    )
+
+
+def cmd_call(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> None:
+    """Place a call through twilio-python's Client (seed 003), against Twilio or the emulator."""
+    import time
+
+    from twilio.base.exceptions import TwilioException, TwilioRestException
+    from twilio.rest import Client  # large: imported only for this command
+    from twilio.twiml.voice_response import VoiceResponse
+
+    from dialtone.emulator.config import Credentials
+
+    env = _env()
+    api_url = args.api_url or env.get("DIALTONE_TWILIO_API_URL") or None
+    if api_url:
+        credentials = Credentials.from_env(env)  # the emulator's development values when unset
+        username, password = credentials.account_sid, credentials.auth_token
+    else:
+        username = env.get("TWILIO_ACCOUNT_SID") or ""
+        password = env.get("TWILIO_AUTH_TOKEN") or ""
+        if not username or not password:
+            raise CommandError(
+                "TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are required to call through Twilio "
+                "(or give --api-url for the emulator)"
+            )
+    client = Client(username, password)
+    if api_url:
+        client.api.base_url = api_url.rstrip("/")
+    twiml = args.twiml
+    if args.say is not None:
+        twiml = VoiceResponse().say(args.say, language=args.language).to_xml()
+    kwargs = {"to": args.to, "from_": args.from_}
+    if args.url:
+        kwargs["url"] = args.url
+    else:
+        kwargs["twiml"] = twiml
+    if args.status_callback:
+        kwargs["status_callback"] = args.status_callback
+        kwargs["status_callback_event"] = ["initiated", "ringing", "answered", "completed"]
+    try:
+        call = client.calls.create(**kwargs)
+        print(f"{call.sid} {call.status}", file=out, flush=True)
+        if not args.wait:
+            return
+        seen = [call.status]
+        deadline = time.monotonic() + args.max_wait
+        while call.status not in ("completed", "busy", "failed", "no-answer", "canceled"):
+            if time.monotonic() > deadline:
+                raise CommandError(f"{call.sid} still {call.status} after {args.max_wait:g} s")
+            time.sleep(args.poll)
+            call = client.calls(call.sid).fetch()
+            if call.status != seen[-1]:
+                seen.append(call.status)
+                print(f"{call.sid} {' -> '.join(seen)}", file=out, flush=True)
+    except TwilioRestException as exc:
+        raise CommandError(f"Twilio error {exc.code}: {exc.msg}") from None
+    except TwilioException as exc:
+        raise CommandError(str(exc)) from None
+    duration = f", {call.duration} s" if call.duration is not None else ""
+    print(f"{call.sid} ended: {call.status}{duration}", file=out, flush=True)
+    if call.status != "completed":
+        raise CommandError(f"the call ended {call.status}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dialtone", description="A browser phone on Twilio Programmable Voice."
@@ -227,6 +331,31 @@ def build_parser() -> argparse.ArgumentParser:
         "import", help="add lines from a CSV (number,client_name,password): all or nothing"
     )
     imp.add_argument("file")
+
+    emulator = commands.add_parser("emulator", help="run the local Twilio emulator")
+    emulator.add_argument("--host", default="127.0.0.1")
+    emulator.add_argument("--port", type=int, default=3000)
+    emulator.add_argument("--signal-port", type=int, default=3443, help="Voice SDK signaling (WSS)")
+    emulator.add_argument("--provision", metavar="FILE", help="TOML: numbers, applications, phones")
+    emulator.add_argument(
+        "--public-url", help="base URL others use to reach it (default http://HOST:PORT)"
+    )
+    emulator.set_defaults(func=cmd_emulator)
+
+    call = commands.add_parser("call", help="place a call through the REST API (seed 003)")
+    call.add_argument("--to", required=True)
+    call.add_argument("--from", dest="from_", required=True)
+    what = call.add_mutually_exclusive_group(required=True)
+    what.add_argument("--url", help="TwiML URL fetched when the call is answered")
+    what.add_argument("--twiml", help="inline TwiML")
+    what.add_argument("--say", help="text to speak")
+    call.add_argument("--language", default="en-US", help="for --say")
+    call.add_argument("--status-callback", help="URL for initiated/ringing/answered/completed")
+    call.add_argument("--wait", action="store_true", help="follow the call to its final status")
+    call.add_argument("--api-url", help="REST base URL, e.g. the emulator's http://127.0.0.1:3000")
+    call.add_argument("--poll", type=float, default=1.0, help=argparse.SUPPRESS)
+    call.add_argument("--max-wait", type=float, default=4 * 3600, help=argparse.SUPPRESS)
+    call.set_defaults(func=cmd_call)
 
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")

@@ -100,3 +100,9 @@ def number_type(number: phonenumbers.PhoneNumber) -> str:
 
 def is_costly(number: phonenumbers.PhoneNumber) -> bool:
     return phonenumbers.number_type(number) in COSTLY_TYPES
+
+
+def national_digits(number: phonenumbers.PhoneNumber) -> str:
+    """The number as dialled inside its country, digits only ("05031234567")."""
+    national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+    return "".join(ch for ch in national if ch.isdigit())

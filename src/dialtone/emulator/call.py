@@ -1,0 +1,131 @@
+"""A call leg: Twilio's Call resource, its state machine and its ordered event log."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from dialtone.emulator.sids import new_sid
+
+if TYPE_CHECKING:
+    from dialtone.emulator.switch import Switch
+
+QUEUED, INITIATED, RINGING, IN_PROGRESS = "queued", "initiated", "ringing", "in-progress"
+COMPLETED, BUSY, FAILED, NO_ANSWER, CANCELED = (
+    "completed",
+    "busy",
+    "failed",
+    "no-answer",
+    "canceled",
+)
+FINAL_STATUSES = frozenset({COMPLETED, BUSY, FAILED, NO_ANSWER, CANCELED})
+
+INBOUND, OUTBOUND_API, OUTBOUND_DIAL = "inbound", "outbound-api", "outbound-dial"
+
+
+@dataclass
+class Webhooks:
+    """Where a leg's TwiML and status callbacks go."""
+
+    url: str | None = None
+    method: str = "POST"
+    twiml: str | None = None
+    fallback_url: str | None = None
+    fallback_method: str = "POST"
+    status_callback: str | None = None
+    status_callback_method: str = "POST"
+    status_callback_events: frozenset[str] = frozenset({"completed"})
+
+
+@dataclass
+class Call:
+    switch: Switch = field(repr=False)
+    account_sid: str
+    direction: str
+    from_: str
+    to: str
+    webhooks: Webhooks = field(default_factory=Webhooks)
+    parent: Call | None = field(default=None, repr=False)
+    phone_number_sid: str | None = None
+    application_sid: str | None = None
+    forwarded_from: str | None = None
+    timeout: float = 60.0
+    send_digits: str = ""
+    custom_params: dict[str, str] = field(default_factory=dict)
+
+    sid: str = field(default_factory=lambda: new_sid("CA"))
+    status: str = QUEUED
+    date_created: datetime = field(init=False)
+    date_updated: datetime = field(init=False)
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    answered_at: float | None = None  # clock seconds
+    ended_at: float | None = None
+    events: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    # What the far party of this leg does: digits it presses, and when it hangs up.
+    dtmf: asyncio.Queue[str] = field(default_factory=asyncio.Queue, repr=False)
+    far_end_gone: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
+    # Set by REST update (Url/Twiml): the running TwiML is replaced.
+    pending_redirect: tuple[str | None, str, str | None] | None = None
+    task: asyncio.Task | None = field(default=None, repr=False)
+    pending_final: str | None = None  # the status to end with when the task is cancelled
+    callback_sequence: int = 0
+    session: Any = field(default=None, repr=False)  # the TwiML session running on this leg
+    media: Any = field(default=None, repr=False)  # filled by the media layer (issue: audio)
+
+    def __post_init__(self) -> None:
+        self.date_created = self.date_updated = self.switch.clock.utcnow()
+
+    # -- state --------------------------------------------------------------------------
+
+    @property
+    def parent_sid(self) -> str | None:
+        return self.parent.sid if self.parent else None
+
+    @property
+    def answered(self) -> bool:
+        return self.answered_at is not None
+
+    @property
+    def ended(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+    @property
+    def duration(self) -> int | None:
+        """Whole seconds from answer to end (Twilio's `duration`), once the call has ended."""
+        if not self.ended:
+            return None
+        if self.answered_at is None or self.ended_at is None:
+            return 0
+        return int(self.ended_at - self.answered_at)
+
+    def log(self, kind: str, **data: Any) -> dict[str, Any]:
+        """Append to the ordered event log and publish it live."""
+        event = {
+            "call_sid": self.sid,
+            "seq": len(self.events),
+            "at": round(self.switch.clock.now(), 3),
+            "timestamp": self.switch.clock.utcnow().isoformat(timespec="milliseconds"),
+            "kind": kind,
+            **data,
+        }
+        self.events.append(event)
+        self.switch.bus.publish(event)
+        return event
+
+    def set_status(self, status: str) -> None:
+        if self.status == status or self.ended:
+            return
+        previous, self.status = self.status, status
+        now = self.switch.clock.utcnow()
+        self.date_updated = now
+        if self.start_time is None:
+            self.start_time = now
+        if status == IN_PROGRESS and self.answered_at is None:
+            self.answered_at = self.switch.clock.now()
+        if status in FINAL_STATUSES:
+            self.ended_at = self.switch.clock.now()
+            self.end_time = now
+        self.log("state", status=status, previous=previous)

@@ -1,0 +1,46 @@
+"""Emulator configuration: the same Twilio variables the API server reads."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from dialtone.devcreds import development_values
+
+WEBHOOK_TIMEOUT = 15.0  # seconds for the whole response, as Twilio (error 11205)
+WEBHOOK_CONNECT_TIMEOUT = 5.0
+
+
+@dataclass(frozen=True)
+class Credentials:
+    account_sid: str
+    auth_token: str = field(repr=False)
+    api_key: str
+    api_secret: str = field(repr=False)
+    generated: tuple[str, ...] = ()
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Credentials:
+        """Values from the environment; deterministic development values for what is unset."""
+        env = os.environ if env is None else env
+        dev = development_values()
+        names = ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_API_KEY", "TWILIO_API_SECRET")
+        values = {name: env.get(name) or dev[name] for name in names}
+        return cls(
+            account_sid=values["TWILIO_ACCOUNT_SID"],
+            auth_token=values["TWILIO_AUTH_TOKEN"],
+            api_key=values["TWILIO_API_KEY"],
+            api_secret=values["TWILIO_API_SECRET"],
+            generated=tuple(name for name in names if not env.get(name)),
+        )
+
+
+@dataclass(frozen=True)
+class EmulatorConfig:
+    credentials: Credentials
+    # Base URL of this emulator as webhook targets and REST clients see it.
+    public_url: str = "http://127.0.0.1:3000"
+    clock_scale: float = 1.0
+    webhook_timeout: float = WEBHOOK_TIMEOUT
+    webhook_connect_timeout: float = WEBHOOK_CONNECT_TIMEOUT

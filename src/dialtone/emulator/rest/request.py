@@ -1,0 +1,112 @@
+"""Request plumbing shared by the resources: authentication, form bodies, paging."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import hmac
+from collections.abc import Callable, Sequence
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+from starlette.datastructures import ImmutableMultiDict
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from dialtone.emulator.rest.errors import TwilioApiError
+from dialtone.emulator.switch import Switch
+
+API = "/2010-04-01"
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 1000
+
+
+def switch_of(request: Request) -> Switch:
+    return request.app.state.switch
+
+
+def authenticate(request: Request) -> Switch:
+    """HTTP Basic with Account SID + auth token, or API key SID + secret (20003 otherwise)."""
+    switch = switch_of(request)
+    credentials = switch.credentials
+    header = request.headers.get("authorization", "")
+    user = password = ""
+    if header.lower().startswith("basic "):
+        with contextlib.suppress(binascii.Error, UnicodeDecodeError):
+            user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+    valid = (
+        hmac.compare_digest(user, credentials.account_sid)
+        and hmac.compare_digest(password, credentials.auth_token)
+    ) or (
+        hmac.compare_digest(user, credentials.api_key)
+        and hmac.compare_digest(password, credentials.api_secret)
+    )
+    if not valid:
+        raise TwilioApiError(20003, "Authenticate", 401)
+    if request.path_params.get("AccountSid") != credentials.account_sid:
+        raise TwilioApiError(20404, f"The requested resource {request.url.path} was not found", 404)
+    return switch
+
+
+async def form(request: Request) -> ImmutableMultiDict:
+    body = (await request.body()).decode("utf-8", errors="replace")
+    return ImmutableMultiDict(parse_qsl(body, keep_blank_values=True))
+
+
+def page(
+    request: Request, key: str, items: Sequence[Any], render: Callable[[Any], dict]
+) -> JSONResponse:
+    """Twilio's paging envelope (PageSize, Page)."""
+    try:
+        size = int(request.query_params.get("PageSize", DEFAULT_PAGE_SIZE))
+        number = int(request.query_params.get("Page", 0))
+    except ValueError:
+        raise TwilioApiError(20001, "PageSize and Page must be integers") from None
+    size = max(1, min(size, MAX_PAGE_SIZE))
+    number = max(0, number)
+    start = number * size
+    chunk = items[start : start + size]
+    path = request.url.path
+    filters = [
+        (k, v)
+        for k, v in request.query_params.multi_items()
+        if k not in ("Page", "PageSize", "PageToken")
+    ]
+
+    def uri(page_number: int) -> str:
+        return f"{path}?{urlencode([*filters, ('PageSize', size), ('Page', page_number)])}"
+
+    return JSONResponse(
+        {
+            key: [render(item) for item in chunk],
+            "end": start + len(chunk) - 1 if chunk else start,
+            "first_page_uri": uri(0),
+            "next_page_uri": uri(number + 1) if start + size < len(items) else None,
+            "page": number,
+            "page_size": size,
+            "previous_page_uri": uri(number - 1) if number > 0 else None,
+            "start": start,
+            "uri": uri(number),
+        }
+    )
+
+
+def method_param(data: ImmutableMultiDict, name: str, default: str = "POST") -> str:
+    value = (data.get(name) or default).upper()
+    if value not in ("GET", "POST"):
+        raise TwilioApiError(21207, f"{name} must be GET or POST")
+    return value
+
+
+def url_param(data: ImmutableMultiDict, name: str, code: int = 21205) -> str | None:
+    value = data.get(name)
+    if value is None or value == "":
+        return None
+    if not value.startswith(("http://", "https://")):
+        raise TwilioApiError(code, f"{name} is not a valid URL: {value[:100]}")
+    return value
+
+
+def rfc2822(switch: Switch, when: Any) -> str | None:
+    return switch.clock.rfc2822(when) if when is not None else None

@@ -1,0 +1,270 @@
+"""`IncomingPhoneNumbers.json` and `Applications.json`: the voice URLs calls are routed by
+(reference §6.2): create, list, fetch, update, delete."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from starlette.datastructures import ImmutableMultiDict
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from dialtone import phone
+from dialtone.emulator.resources import Application, IncomingPhoneNumber, VoiceConfig
+from dialtone.emulator.rest.errors import TwilioApiError, not_found
+from dialtone.emulator.rest.request import (
+    API,
+    authenticate,
+    form,
+    method_param,
+    page,
+    rfc2822,
+    url_param,
+)
+from dialtone.emulator.sids import is_sid
+from dialtone.emulator.switch import Switch
+
+_VOICE_FIELDS = {
+    "VoiceUrl": "voice_url",
+    "VoiceFallbackUrl": "voice_fallback_url",
+    "StatusCallback": "status_callback",
+}
+_METHOD_FIELDS = {
+    "VoiceMethod": "voice_method",
+    "VoiceFallbackMethod": "voice_fallback_method",
+    "StatusCallbackMethod": "status_callback_method",
+}
+
+
+def apply_voice_fields(resource: VoiceConfig, data: ImmutableMultiDict) -> None:
+    for name, attribute in _VOICE_FIELDS.items():
+        if name in data:
+            setattr(resource, attribute, url_param(data, name, 21502))
+    for name, attribute in _METHOD_FIELDS.items():
+        if name in data:
+            setattr(resource, attribute, method_param(data, name))
+    if "FriendlyName" in data:
+        resource.friendly_name = data["FriendlyName"][:64]  # type: ignore[attr-defined]
+
+
+def _voice_json(switch: Switch, resource: VoiceConfig) -> dict[str, Any]:
+    return {
+        "voice_url": resource.voice_url,
+        "voice_method": resource.voice_method,
+        "voice_fallback_url": resource.voice_fallback_url,
+        "voice_fallback_method": resource.voice_fallback_method,
+        "status_callback": resource.status_callback,
+        "status_callback_method": resource.status_callback_method,
+        "voice_caller_id_lookup": False,
+    }
+
+
+def number_json(switch: Switch, number: IncomingPhoneNumber) -> dict[str, Any]:
+    account = switch.credentials.account_sid
+    return {
+        "account_sid": account,
+        "address_sid": None,
+        "address_requirements": "none",
+        "api_version": "2010-04-01",
+        "beta": False,
+        "capabilities": {"voice": True, "sms": False, "mms": False, "fax": False},
+        "date_created": rfc2822(switch, number.date_created),
+        "date_updated": rfc2822(switch, number.date_updated),
+        "friendly_name": number.friendly_name,
+        "identity_sid": None,
+        "phone_number": number.phone_number,
+        "origin": "twilio",
+        "sid": number.sid,
+        "sms_application_sid": None,
+        "sms_fallback_method": "POST",
+        "sms_fallback_url": None,
+        "sms_method": "POST",
+        "sms_url": None,
+        "trunk_sid": None,
+        "uri": f"{API}/Accounts/{account}/IncomingPhoneNumbers/{number.sid}.json",
+        "voice_receive_mode": "voice",
+        "voice_application_sid": number.voice_application_sid,
+        "emergency_status": "Inactive",
+        "emergency_address_sid": None,
+        "emergency_address_status": "unregistered",
+        "bundle_sid": None,
+        "status": "in-use",
+        "type": "local",
+        **_voice_json(switch, number),
+    }
+
+
+def application_json(switch: Switch, application: Application) -> dict[str, Any]:
+    account = switch.credentials.account_sid
+    return {
+        "account_sid": account,
+        "api_version": "2010-04-01",
+        "date_created": rfc2822(switch, application.date_created),
+        "date_updated": rfc2822(switch, application.date_updated),
+        "friendly_name": application.friendly_name,
+        "message_status_callback": None,
+        "sid": application.sid,
+        "sms_fallback_method": "POST",
+        "sms_fallback_url": None,
+        "sms_method": "POST",
+        "sms_status_callback": None,
+        "sms_url": None,
+        "uri": f"{API}/Accounts/{account}/Applications/{application.sid}.json",
+        "public_application_connect_enabled": True,
+        **_voice_json(switch, application),
+    }
+
+
+def add_number(switch: Switch, data: ImmutableMultiDict) -> IncomingPhoneNumber:
+    raw = data.get("PhoneNumber", "")
+    if not raw:
+        raise TwilioApiError(
+            21452, "A PhoneNumber is required (this emulator provisions no AreaCode search)"
+        )
+    try:
+        e164 = phone.to_e164(raw)
+    except phone.InvalidNumber as exc:
+        raise TwilioApiError(21421, f"PhoneNumber is invalid: {exc.reason}") from None
+    if switch.number_for(e164) is not None:
+        raise TwilioApiError(21422, f"PhoneNumber {e164} is not available")
+    now = switch.clock.utcnow()
+    number = IncomingPhoneNumber(
+        phone_number=e164, friendly_name=raw, date_created=now, date_updated=now
+    )
+    apply_voice_fields(number, data)
+    _set_application(switch, number, data)
+    switch.numbers[number.sid] = number
+    return number
+
+
+def _set_application(switch: Switch, number: IncomingPhoneNumber, data: ImmutableMultiDict) -> None:
+    if "VoiceApplicationSid" in data:
+        sid = data["VoiceApplicationSid"] or None
+        if sid is not None and sid not in switch.applications:
+            raise TwilioApiError(21606, f"VoiceApplicationSid {sid[:40]} is not an application")
+        number.voice_application_sid = sid
+
+
+def add_application(
+    switch: Switch, data: ImmutableMultiDict, sid: str | None = None
+) -> Application:
+    now = switch.clock.utcnow()
+    application = Application(friendly_name="", date_created=now, date_updated=now)
+    if sid is not None:
+        if not is_sid(sid, "AP"):
+            raise TwilioApiError(20001, "an application SID is AP followed by 32 hex digits")
+        application.sid = sid
+    apply_voice_fields(application, data)
+    switch.applications[application.sid] = application
+    return application
+
+
+async def create_number(request: Request) -> JSONResponse:
+    switch = authenticate(request)
+    return JSONResponse(
+        number_json(switch, add_number(switch, await form(request))), status_code=201
+    )
+
+
+async def list_numbers(request: Request) -> JSONResponse:
+    switch = authenticate(request)
+    numbers = list(switch.numbers.values())
+    wanted = request.query_params.get("PhoneNumber")
+    if wanted:
+        with contextlib.suppress(phone.InvalidNumber):
+            wanted = phone.to_e164(wanted)
+        numbers = [n for n in numbers if n.phone_number == wanted]
+    if request.query_params.get("FriendlyName"):
+        numbers = [n for n in numbers if n.friendly_name == request.query_params["FriendlyName"]]
+    return page(request, "incoming_phone_numbers", numbers, lambda n: number_json(switch, n))
+
+
+def _number(switch: Switch, sid: str) -> IncomingPhoneNumber:
+    if sid not in switch.numbers:
+        raise not_found("IncomingPhoneNumbers", sid)
+    return switch.numbers[sid]
+
+
+async def fetch_number(request: Request) -> JSONResponse:
+    switch = authenticate(request)
+    return JSONResponse(number_json(switch, _number(switch, request.path_params["Sid"])))
+
+
+async def update_number(request: Request) -> JSONResponse:
+    switch = authenticate(request)
+    number = _number(switch, request.path_params["Sid"])
+    data = await form(request)
+    apply_voice_fields(number, data)
+    _set_application(switch, number, data)
+    number.date_updated = switch.clock.utcnow()
+    return JSONResponse(number_json(switch, number))
+
+
+async def delete_number(request: Request) -> Response:
+    switch = authenticate(request)
+    del switch.numbers[_number(switch, request.path_params["Sid"]).sid]
+    return Response(status_code=204)
+
+
+async def create_application(request: Request) -> JSONResponse:
+    switch = authenticate(request)
+    application = add_application(switch, await form(request))
+    return JSONResponse(application_json(switch, application), status_code=201)
+
+
+async def list_applications(request: Request) -> JSONResponse:
+    switch = authenticate(request)
+    applications = list(switch.applications.values())
+    if request.query_params.get("FriendlyName"):
+        applications = [
+            a for a in applications if a.friendly_name == request.query_params["FriendlyName"]
+        ]
+    return page(request, "applications", applications, lambda a: application_json(switch, a))
+
+
+def _application(switch: Switch, sid: str) -> Application:
+    if sid not in switch.applications:
+        raise not_found("Applications", sid)
+    return switch.applications[sid]
+
+
+async def fetch_application(request: Request) -> JSONResponse:
+    switch = authenticate(request)
+    return JSONResponse(application_json(switch, _application(switch, request.path_params["Sid"])))
+
+
+async def update_application(request: Request) -> JSONResponse:
+    switch = authenticate(request)
+    application = _application(switch, request.path_params["Sid"])
+    apply_voice_fields(application, await form(request))
+    application.date_updated = switch.clock.utcnow()
+    return JSONResponse(application_json(switch, application))
+
+
+async def delete_application(request: Request) -> Response:
+    switch = authenticate(request)
+    application = _application(switch, request.path_params["Sid"])
+    del switch.applications[application.sid]
+    for number in switch.numbers.values():
+        if number.voice_application_sid == application.sid:
+            number.voice_application_sid = None
+    return Response(status_code=204)
+
+
+def routes() -> list[Route]:
+    numbers = f"{API}/Accounts/{{AccountSid}}/IncomingPhoneNumbers"
+    apps = f"{API}/Accounts/{{AccountSid}}/Applications"
+    return [
+        Route(f"{numbers}.json", create_number, methods=["POST"]),
+        Route(f"{numbers}.json", list_numbers, methods=["GET"]),
+        Route(f"{numbers}/{{Sid}}.json", fetch_number, methods=["GET"]),
+        Route(f"{numbers}/{{Sid}}.json", update_number, methods=["POST"]),
+        Route(f"{numbers}/{{Sid}}.json", delete_number, methods=["DELETE"]),
+        Route(f"{apps}.json", create_application, methods=["POST"]),
+        Route(f"{apps}.json", list_applications, methods=["GET"]),
+        Route(f"{apps}/{{Sid}}.json", fetch_application, methods=["GET"]),
+        Route(f"{apps}/{{Sid}}.json", update_application, methods=["POST"]),
+        Route(f"{apps}/{{Sid}}.json", delete_application, methods=["DELETE"]),
+    ]

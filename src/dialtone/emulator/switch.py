@@ -1,0 +1,344 @@
+"""The switch: owns the account's numbers, applications, calls and simulated phones, starts
+call legs and carries them from ringing to their final status, and sends status callbacks."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+from collections.abc import Coroutine
+from typing import Any
+
+from dialtone import logs, phone
+from dialtone.emulator import phones as phone_modes
+from dialtone.emulator.bus import EventBus
+from dialtone.emulator.call import (
+    BUSY,
+    CANCELED,
+    COMPLETED,
+    FAILED,
+    IN_PROGRESS,
+    INBOUND,
+    NO_ANSWER,
+    RINGING,
+    Call,
+    Webhooks,
+)
+from dialtone.emulator.clock import Clock
+from dialtone.emulator.config import EmulatorConfig
+from dialtone.emulator.params import call_params
+from dialtone.emulator.phones import Behaviour, PhoneBook
+from dialtone.emulator.resources import Application, IncomingPhoneNumber, Recording, VoiceConfig
+from dialtone.emulator.webhooks import FetchError, WebhookClient
+
+log = logging.getLogger("dialtone.emulator")
+
+# Status callback event → the CallStatus it carries (reference §2.4).
+_EVENT_STATUS = {"initiated": "initiated", "ringing": RINGING, "answered": IN_PROGRESS}
+
+
+class RoutingError(Exception):
+    """A call cannot be placed; `code` is Twilio's error code."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class Switch:
+    def __init__(self, config: EmulatorConfig) -> None:
+        self.config = config
+        self.credentials = config.credentials
+        self.clock = Clock(config.clock_scale)
+        self.bus = EventBus()
+        self.phones = PhoneBook()
+        self.numbers: dict[str, IncomingPhoneNumber] = {}
+        self.applications: dict[str, Application] = {}
+        self.calls: dict[str, Call] = {}
+        self.recordings: dict[str, Recording] = {}
+        self.webhooks = WebhookClient(
+            self.credentials.auth_token, config.webhook_timeout, config.webhook_connect_timeout
+        )
+        self.audio_durations: dict[str, float] = {}
+        self._tasks: set[asyncio.Task] = set()
+
+    # -- tasks ------------------------------------------------------------------------------
+
+    def spawn(self, coroutine: Coroutine[Any, Any, Any], name: str) -> asyncio.Task:
+        """Run in the background, tracked so shutdown and tests can wait for it."""
+        task = asyncio.create_task(coroutine, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            logs.event(
+                log,
+                "emulator_task_failed",
+                level=logging.ERROR,
+                task=task.get_name(),
+                error=type(exc).__name__,
+                detail=str(exc)[:300],
+            )
+
+    async def idle(self) -> None:
+        """Wait until no call, callback or timer is running (tests)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self.webhooks.close()
+        self.bus.close()
+
+    # -- lookups ----------------------------------------------------------------------------
+
+    def number_for(self, address: str) -> IncomingPhoneNumber | None:
+        return next((n for n in self.numbers.values() if n.phone_number == address), None)
+
+    def voice_config(self, number: IncomingPhoneNumber) -> tuple[VoiceConfig, str | None]:
+        """A number answers with its own URLs, or its application's when it names one."""
+        if number.voice_application_sid and number.voice_application_sid in self.applications:
+            return self.applications[number.voice_application_sid], number.voice_application_sid
+        return number, None
+
+    # -- placing calls ----------------------------------------------------------------------
+
+    def add_call(self, call: Call) -> Call:
+        self.calls[call.sid] = call
+        call.log(
+            "created",
+            direction=call.direction,
+            **{"from": call.from_, "to": call.to},
+            parent_call_sid=call.parent_sid,
+        )
+        return call
+
+    def place_api_call(self, call: Call) -> Call:
+        """A REST `Calls.json` create: ring the destination, then run the TwiML when answered."""
+        self.add_call(call)
+        call.task = self.spawn(self._run_api_call(call), f"call {call.sid}")
+        return call
+
+    def place_inbound_call(
+        self,
+        from_: str,
+        to: str,
+        forwarded_from: str | None = None,
+        hangup_after: float | None = None,
+    ) -> Call:
+        """A phone calls one of our numbers ("A CALL COMES IN")."""
+        number = self.number_for(to)
+        if number is None:
+            raise RoutingError(21217, f"{to} is not an IncomingPhoneNumber of this account")
+        config, application_sid = self.voice_config(number)
+        call = Call(
+            switch=self,
+            account_sid=self.credentials.account_sid,
+            direction=INBOUND,
+            from_=from_,
+            to=to,
+            webhooks=Webhooks(
+                url=config.voice_url,
+                method=config.voice_method,
+                fallback_url=config.voice_fallback_url,
+                fallback_method=config.voice_fallback_method,
+                status_callback=config.status_callback,
+                status_callback_method=config.status_callback_method,
+            ),
+            phone_number_sid=number.sid,
+            application_sid=application_sid,
+            forwarded_from=forwarded_from,
+        )
+        self.add_call(call)
+        call.set_status(RINGING)
+        call.task = self.spawn(self._run_inbound_call(call), f"call {call.sid}")
+        if hangup_after is not None:
+            self.spawn(self._hang_up_later(call, hangup_after), f"caller hangup {call.sid}")
+        return call
+
+    async def _run_inbound_call(self, call: Call) -> None:
+        from dialtone.emulator.twiml.session import Goto, Session
+
+        try:
+            status = await Session(self, call).run(
+                Goto(call.webhooks.url, call.webhooks.method, {}, purpose="voice_url")
+            )
+            self.finish(call, status or (COMPLETED if call.answered else NO_ANSWER))
+        except asyncio.CancelledError:
+            self.finish(call, call_final_status(call))
+
+    async def _run_api_call(self, call: Call) -> None:
+        from dialtone.emulator.twiml.session import Goto, Inline, Session
+
+        try:
+            status = await self.ring(call, call.timeout)
+            if status != IN_PROGRESS:
+                self.finish(call, status)
+                return
+            if call.send_digits:
+                await self.send_digits(call, call.send_digits)
+            start = (
+                Inline(call.webhooks.twiml)
+                if call.webhooks.twiml and not call.webhooks.url
+                else Goto(call.webhooks.url, call.webhooks.method, {}, purpose="url")
+            )
+            status = await Session(self, call).run(start)
+            self.finish(call, status or COMPLETED)
+        except asyncio.CancelledError:
+            self.finish(call, call_final_status(call))
+
+    # -- ringing and the far end ------------------------------------------------------------
+
+    async def ring(self, call: Call, timeout: float) -> str:
+        """Ring the far end of an outgoing leg; IN_PROGRESS once answered, else a final status."""
+        behaviour = self.phones.get(call.to)
+        self.status_callback(call, "initiated")
+        if behaviour.mode == phone_modes.UNAVAILABLE:
+            # A Client identity with no registered device: Twilio gives up at once (unverified).
+            call.log("unavailable", address=call.to)
+            return NO_ANSWER
+        if not call.to.startswith("client:"):
+            try:
+                phone.to_e164(call.to)
+            except phone.InvalidNumber as exc:
+                call.log("error", code=13224, message=str(exc))
+                return FAILED
+        if behaviour.mode == phone_modes.FAIL:
+            await self.clock.sleep(0.5)
+            return FAILED
+        call.set_status(RINGING)
+        self.status_callback(call, "ringing")
+        if behaviour.mode == phone_modes.BUSY:
+            await self.clock.sleep(0.5)
+            return BUSY
+        if behaviour.mode == phone_modes.NO_ANSWER or behaviour.answer_after >= timeout:
+            await self.clock.sleep(timeout)
+            return NO_ANSWER
+        await self.clock.sleep(behaviour.answer_after)
+        if behaviour.mode == phone_modes.REJECT:
+            return BUSY  # a declined call reports busy (unverified)
+        self.answer(call)
+        self.spawn(self._far_end(call, behaviour), f"far end {call.sid}")
+        return IN_PROGRESS
+
+    def answer(self, call: Call) -> None:
+        if call.answered or call.ended:
+            return
+        call.set_status(IN_PROGRESS)
+        self.status_callback(call, "answered")
+
+    async def _far_end(self, call: Call, behaviour: Behaviour) -> None:
+        """What an answered simulated phone does: press its digits, hang up when it is done."""
+        if behaviour.digits:
+            await self.clock.sleep(0.5)
+            await self.press(call, behaviour.digits)
+        if behaviour.hangup_after is not None:
+            await self._hang_up_later(call, behaviour.hangup_after)
+
+    async def _hang_up_later(self, call: Call, seconds: float) -> None:
+        await self.clock.sleep(seconds)
+        self.far_end_hangup(call)
+
+    async def press(self, call: Call, digits: str) -> None:
+        """The far end presses keys (`w` waits half a second)."""
+        for digit in digits:
+            if call.ended:
+                return
+            if digit in "wW":
+                await self.clock.sleep(0.5)
+                continue
+            call.log("dtmf", digit=digit, source="far-end")
+            call.dtmf.put_nowait(digit)
+            await self.clock.sleep(0.1)
+
+    async def send_digits(self, call: Call, digits: str) -> None:
+        """Twilio plays DTMF tones to the far end (SendDigits, <Number sendDigits>, <Play>)."""
+        for digit in digits:
+            if digit in "wW":
+                await self.clock.sleep(0.5)
+            else:
+                call.log("dtmf_sent", digit=digit)
+                await self.clock.sleep(0.1)
+
+    def far_end_hangup(self, call: Call) -> None:
+        """The far party of `call` hangs up."""
+        if call.ended or call.far_end_gone.is_set():
+            return
+        call.log("far_end_hangup")
+        call.far_end_gone.set()
+        if call.task is not None and not call.task.done():
+            call.task.cancel()
+
+    def hang_up(self, call: Call, status: str | None = None) -> None:
+        """End a call from Twilio's side (REST update, the end of its TwiML, a <Dial> ending)."""
+        if call.ended:
+            return
+        if (
+            call.task is not None
+            and not call.task.done()
+            and call.task is not asyncio.current_task()
+        ):
+            call.pending_final = status
+            call.task.cancel()
+        else:
+            self.finish(call, status or call_final_status(call))
+
+    def finish(self, call: Call, status: str) -> None:
+        if call.ended:
+            return
+        call.far_end_gone.set()
+        call.set_status(status)
+        self.status_callback(call, "completed")
+
+    # -- status callbacks ---------------------------------------------------------------------
+
+    def status_callback(self, call: Call, event: str) -> None:
+        hooks = call.webhooks
+        if not hooks.status_callback or event not in hooks.status_callback_events:
+            return
+        status = call.status if event == "completed" else _EVENT_STATUS[event]
+        params = call_params(call, status)
+        params.update(
+            CallbackSource="call-progress-events",
+            SequenceNumber=str(call.callback_sequence),
+            Timestamp=self.clock.rfc2822(),
+        )
+        call.callback_sequence += 1
+        if event == "completed":
+            seconds = call.duration or 0
+            params["CallDuration"] = str(seconds)
+            params["Duration"] = str(math.ceil(seconds / 60))
+        self.spawn(
+            self._deliver(call, hooks.status_callback, hooks.status_callback_method, params, event),
+            f"status callback {call.sid} {event}",
+        )
+
+    async def _deliver(
+        self, call: Call, url: str, method: str, params: dict[str, str], event: str
+    ) -> None:
+        try:
+            await self.webhooks.request(
+                call, url, method, params, purpose=f"status_callback:{event}"
+            )
+        except FetchError as exc:
+            # A failed status callback is only a warning on Twilio (15003).
+            call.log("warning", code=15003, message=exc.message, url=url)
+
+    async def fire(
+        self, call: Call, url: str, method: str, params: dict[str, str], purpose: str
+    ) -> None:
+        """A request whose answer is not run (an action after the caller hung up, callbacks)."""
+        with contextlib.suppress(FetchError):
+            await self.webhooks.request(call, url, method, params, purpose=purpose)
+
+
+def call_final_status(call: Call) -> str:
+    return call.pending_final or (COMPLETED if call.answered else CANCELED)

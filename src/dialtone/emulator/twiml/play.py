@@ -1,0 +1,77 @@
+"""<Play loop="1" digits="">url</Play>: an audio file (WAV or MP3) for as long as it lasts, or
+DTMF tones with `digits` (`w` = half a second). The file is fetched without Twilio's standard
+parameters (reference §7); one that cannot be fetched or decoded is skipped with a warning."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import xml.etree.ElementTree as ET
+
+import httpx
+
+from dialtone.emulator.twiml import attributes
+from dialtone.emulator.twiml.session import Session
+
+ATTRIBUTES = {"loop", "digits"}
+MAX_LOOPS = 1000
+MAX_AUDIO_BYTES = 50 * 1024 * 1024
+
+
+def decode_seconds(data: bytes) -> float:
+    """Length of an audio file, by decoding it (PyAV: WAV, MP3 and the rest of FFmpeg)."""
+    import av
+
+    with av.open(io.BytesIO(data)) as container:
+        stream = container.streams.audio[0]
+        samples = sum(frame.samples for frame in container.decode(stream))
+        return samples / stream.rate
+
+
+async def audio_seconds(session: Session, url: str) -> float | None:
+    cache = session.switch.audio_durations
+    if url in cache:
+        return cache[url]
+    try:
+        if url.startswith("file://"):
+            data = await asyncio.to_thread(_read_file, url.removeprefix("file://"))
+        else:
+            async with httpx.AsyncClient(timeout=15, follow_redirects=True) as http:
+                response = await http.get(url, headers={"User-Agent": "TwilioProxy/1.1"})
+            response.raise_for_status()
+            data = response.content
+        if len(data) > MAX_AUDIO_BYTES:
+            raise ValueError("audio file larger than 50 MB")
+        seconds = await asyncio.to_thread(decode_seconds, data)
+    except Exception as exc:
+        session.call.log(
+            "warning", code=11200, message=f"cannot play {url}: {type(exc).__name__}", url=url
+        )
+        return None
+    cache[url] = seconds
+    return seconds
+
+
+def _read_file(path: str) -> bytes:
+    with open(path, "rb") as handle:
+        return handle.read(MAX_AUDIO_BYTES + 1)
+
+
+async def execute(session: Session, element: ET.Element) -> None:
+    await session.answer()
+    loops = int(attributes.number(session, element, "loop", 1, maximum=MAX_LOOPS)) or MAX_LOOPS
+    digits = element.get("digits")
+    if digits is not None:
+        for _ in range(loops):
+            await session.switch.send_digits(session.call, digits)
+        return
+    url = attributes.text(element)
+    if not url:
+        session.call.log("warning", code=12200, message="<Play> without a URL")
+        return
+    url = session.resolve(url)
+    seconds = await audio_seconds(session, url)
+    if seconds is None:
+        return
+    for _ in range(loops):
+        await session.speak(seconds, "play", url=url)
