@@ -154,11 +154,11 @@ def _free_port() -> int:
 
 
 @contextmanager
-def running(app: object, port: int | None = None) -> Iterator[str]:
+def running(app: object, port: int | None = None, lifespan: str = "off") -> Iterator[str]:
     """Serve `app` with uvicorn on a loopback port in a thread; yields its base URL."""
     port = port or _free_port()
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="off"
+        app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan=lifespan
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

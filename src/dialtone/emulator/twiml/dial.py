@@ -223,7 +223,9 @@ async def execute(session: Session, element: ET.Element) -> Goto | None:
             )
         raise
 
-    params = _action_params(session, winner, result_status, record_from)
+    # DialCallSid names the bridged leg, or the (first) leg that was tried.
+    reported = winner or (children[0] if children else None)
+    params = _action_params(session, reported, result_status, record_from)
     call.log("dial_result", **params)
     if action:
         return Goto(session.resolve(action), method, params, purpose="dial_action")
@@ -262,13 +264,13 @@ def _aggregate(statuses: list[str]) -> str:
 
 
 def _action_params(
-    session: Session, winner: Call | None, status: str, record_from: float | None
+    session: Session, leg: Call | None, status: str, record_from: float | None
 ) -> dict[str, str]:
     params = {"DialCallStatus": status}
-    if winner is not None:
-        params["DialCallSid"] = winner.sid
-        params["DialCallDuration"] = str(winner.duration or 0)
-    if record_from is not None and winner is not None:
+    if leg is not None:
+        params["DialCallSid"] = leg.sid
+        params["DialCallDuration"] = str(leg.duration or 0)
+    if record_from is not None and leg is not None:
         from dialtone.emulator.resources import Recording
         from dialtone.emulator.sids import new_sid
 
