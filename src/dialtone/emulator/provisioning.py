@@ -24,7 +24,7 @@ from typing import Any
 
 from starlette.datastructures import ImmutableMultiDict
 
-from dialtone.emulator.phones import Behaviour
+from dialtone.emulator.phones import Behaviour, BehaviourError
 from dialtone.emulator.rest.errors import TwilioApiError
 from dialtone.emulator.rest.voice_resources import add_application, add_number
 from dialtone.emulator.switch import Switch
@@ -64,7 +64,10 @@ def provision(switch: Switch, data: dict[str, Any]) -> None:
             address = entry.pop("address", None)
             if not address:
                 raise ProvisioningError(f"phones[{index}]: address is required")
-            switch.phones.set(address, Behaviour.from_json(entry))
+            try:
+                switch.phones.set(address, Behaviour.from_json(entry))
+            except BehaviourError as exc:
+                raise ProvisioningError(f"phones[{index}]: {exc}") from None
     except TwilioApiError as exc:
         raise ProvisioningError(exc.message) from None
 
