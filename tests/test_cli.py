@@ -173,8 +173,10 @@ def test_a_busy_port_is_a_clear_error(tmp_path):
 def test_dev_serves_the_seed_line_with_the_printed_password(tmp_path):
     env = _clean_env(tmp_path)
     env["DIALTONE_DEV_PASSWORD"] = "development pw"
-    port = _free_port()
-    process = _dialtone("dev", "--port", str(port), env=env, cwd=tmp_path)
+    port, emulator_port = _free_port(), _free_port()
+    process = _dialtone(
+        "dev", "--port", str(port), "--emulator-port", str(emulator_port), env=env, cwd=tmp_path
+    )
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -191,9 +193,23 @@ def test_dev_serves_the_seed_line_with_the_printed_password(tmp_path):
                 time.sleep(0.1)
         assert response.status_code == 200
         assert response.json()["identity"] == "DeviceId_0001"
+        # The embedded emulator routes the seed's incoming call to the API server.
+        emulator = f"http://127.0.0.1:{emulator_port}"
+        call = httpx.post(
+            f"{emulator}/emulator/calls", data={"From": "+819059876543", "To": "+815031234567"}
+        ).json()
+        deadline = time.monotonic() + 30
+        while True:
+            log = httpx.get(f"{emulator}/emulator/calls/{call['sid']}/events").json()
+            webhooks = [e for e in log["events"] if e["kind"] == "webhook"]
+            if webhooks or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert webhooks[0]["status"] == 200
+        assert "<Client>DeviceId_0001</Client>" in webhooks[0]["response_body"]
     finally:
         process.send_signal(signal.SIGINT)
         out, _err = process.communicate(timeout=30)
     assert "development pw" in out
-    assert f"http://127.0.0.1:{port}" in out
+    assert f"http://127.0.0.1:{port}" in out and f"http://127.0.0.1:{emulator_port}" in out
     assert process.returncode == 0

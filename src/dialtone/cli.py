@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import secrets
 import sys
@@ -12,7 +13,9 @@ from typing import TextIO
 
 DEMO_NUMBER = "+815031234567"  # the seeds' Twilio number, 050-3123-4567
 DEMO_CLIENT = "DeviceId_0001"
+DEMO_EXTERNAL = "+819059876543"  # the seeds' external phone, 090-5987-6543
 DEFAULT_PORT = 8000
+DEFAULT_EMULATOR_PORT = 3000
 
 
 class CommandError(Exception):
@@ -109,9 +112,7 @@ def cmd_db(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> None:
     print("database is at the newest schema", file=out)
 
 
-def _serve(settings: object, host: str, port: int) -> None:
-    import uvicorn
-
+def _server_app(settings: object):
     from dialtone import logs
     from dialtone.server.app import create_app
     from dialtone.server.db import Database
@@ -122,9 +123,32 @@ def _serve(settings: object, host: str, port: int) -> None:
         db.upgrade()
     except Exception as exc:
         raise CommandError(f"cannot open the database: {type(exc).__name__}: {exc}") from None
-    app = create_app(settings, db)  # type: ignore[arg-type]
-    _check_port_free(host, port)
-    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, proxy_headers=True)
+    return create_app(settings, db)  # type: ignore[arg-type]
+
+
+def _run(apps: Sequence[tuple[object, str, int]]) -> None:
+    """Serve one or more ASGI apps in this process, on one event loop; Ctrl-C stops them all."""
+    import asyncio
+
+    import uvicorn
+
+    for _, host, port in apps:
+        _check_port_free(host, port)
+    servers = [
+        uvicorn.Server(
+            uvicorn.Config(
+                app, host=host, port=port, log_config=None, access_log=False, proxy_headers=True
+            )
+        )
+        for app, host, port in apps
+    ]
+
+    async def serve_all() -> None:
+        await asyncio.gather(*(server.serve() for server in servers))
+
+    # uvicorn re-raises the Ctrl-C it handled once the servers have shut down cleanly.
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve_all())
 
 
 def _check_port_free(host: str, port: int) -> None:
@@ -150,12 +174,18 @@ def _settings(env: Mapping[str, str]):
 
 
 def cmd_serve(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> None:
-    _serve(_settings(_env()), args.host, args.port)
+    settings = _settings(_env())
+    _run([(_server_app(settings), args.host, args.port)])
 
 
 def cmd_dev(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> None:
-    """The seeds' example on development defaults: one line, no Twilio account needed."""
+    """The seeds' example on development defaults: the API server and the emulator as Twilio,
+    one line and one external phone; no Twilio account needed."""
     from dialtone.devcreds import development_values
+    from dialtone.emulator.app import create_app as create_emulator
+    from dialtone.emulator.config import Credentials, EmulatorConfig
+    from dialtone.emulator.provisioning import provision
+    from dialtone.emulator.switch import Switch
     from dialtone.server.registry import LineNotFound
 
     env = _env()
@@ -179,25 +209,57 @@ def cmd_dev(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> None:
         registry.db.dispose()
 
     base = settings.public_url
+    emulator_url = f"http://{args.host}:{args.emulator_port}"
+    switch = Switch(EmulatorConfig(credentials=Credentials.from_env(env), public_url=emulator_url))
+    provision(
+        switch,
+        {
+            "applications": [
+                {
+                    "sid": settings.twiml_app_sid,
+                    "friendly_name": "dialtone",
+                    "voice_url": f"{base}/twilio/retrieve_twiml/call_outgoing",
+                    "status_callback": f"{base}/twilio/status_callback",
+                }
+            ],
+            "numbers": [
+                {
+                    "phone_number": DEMO_NUMBER,
+                    "voice_url": f"{base}/twilio/retrieve_twiml/call_incoming",
+                    "status_callback": f"{base}/twilio/status_callback",
+                }
+            ],
+            "phones": [{"address": DEMO_EXTERNAL, "mode": "answer", "answer_after": 2}],
+        },
+    )
     print(
         "dialtone dev\n"
         f"  API server      {base}\n"
+        f"  Twilio          emulator at {emulator_url} (REST API, webhooks, simulated phones)\n"
         f"  demo line       050-3123-4567 ({DEMO_NUMBER}) -> client {DEMO_CLIENT}\n"
         f"  password        {password}\n"
+        f"  external phone  090-5987-6543 ({DEMO_EXTERNAL})\n"
         f"  credentials     {'development values' if generated else 'from the environment'}\n"
-        f"  try it          curl -s -X POST -H 'Content-Type: application/json' "
+        f"  token           curl -s -X POST -H 'Content-Type: application/json' "
         f'-d \'{{"twilioPhoneNumber": "050-3123-4567", "password": "{password}"}}\' '
         f"{base}/twilio/retrieve_capability_token\n"
+        f"  call the line   curl -s {emulator_url}/emulator/calls "
+        f"--data-urlencode From={DEMO_EXTERNAL} --data-urlencode To={DEMO_NUMBER}\n"
+        f"  follow calls    curl -sN {emulator_url}/emulator/events\n"
         "  Ctrl-C stops it.",
         file=out,
         flush=True,
     )
-    _serve(settings, args.host, args.port)
+    _run(
+        [
+            (_server_app(settings), args.host, args.port),
+            (create_emulator(switch), args.host, args.emulator_port),
+        ]
+    )
 
 
 def cmd_emulator(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> None:
     """A local Twilio: REST API, webhooks, TwiML engine and simulated phones."""
-    import uvicorn
 
     from dialtone import logs
     from dialtone.emulator.app import create_app
@@ -213,7 +275,6 @@ def cmd_emulator(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> None:
             load(switch, Path(args.provision))
         except ProvisioningError as exc:
             raise CommandError(f"provisioning: {exc}") from None
-    _check_port_free(args.host, args.port)
     lines = [
         "dialtone emulator",
         f"  REST API        {public_url}/2010-04-01",
@@ -232,9 +293,7 @@ def cmd_emulator(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> None:
         lines += [f"    {name}={values[name]}" for name in credentials.generated]
     print("\n".join(lines), file=out, flush=True)
     logs.configure()
-    uvicorn.run(
-        create_app(switch), host=args.host, port=args.port, log_config=None, access_log=False
-    )
+    _run([(create_app(switch), args.host, args.port)])
 
 
 def cmd_call(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> None:
@@ -313,6 +372,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--host", default="127.0.0.1")
         sub.add_argument("--port", type=int, default=DEFAULT_PORT)
         sub.set_defaults(func=func)
+        if name == "dev":
+            sub.add_argument("--emulator-port", type=int, default=DEFAULT_EMULATOR_PORT)
 
     lines = commands.add_parser("lines", help="manage the registry of lines")
     lines.set_defaults(func=cmd_lines)
@@ -334,7 +395,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     emulator = commands.add_parser("emulator", help="run the local Twilio emulator")
     emulator.add_argument("--host", default="127.0.0.1")
-    emulator.add_argument("--port", type=int, default=3000)
+    emulator.add_argument("--port", type=int, default=DEFAULT_EMULATOR_PORT)
     emulator.add_argument("--signal-port", type=int, default=3443, help="Voice SDK signaling (WSS)")
     emulator.add_argument("--provision", metavar="FILE", help="TOML: numbers, applications, phones")
     emulator.add_argument(
