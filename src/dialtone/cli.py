@@ -324,7 +324,9 @@ def cmd_call(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> None:
         client.api.base_url = api_url.rstrip("/")
     twiml = args.twiml
     if args.say is not None:
-        twiml = VoiceResponse().say(args.say, language=args.language).to_xml()
+        response = VoiceResponse()
+        response.say(args.say, language=args.language)
+        twiml = response.to_xml()
     kwargs = {"to": args.to, "from_": args.from_}
     if args.url:
         kwargs["url"] = args.url

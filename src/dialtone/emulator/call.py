@@ -94,11 +94,10 @@ class Call:
 
     @property
     def duration(self) -> int | None:
-        """Whole seconds from answer to end (Twilio's `duration`), once the call has ended."""
-        if not self.ended:
+        """Whole seconds from answer to end; "empty for busy, failed, unanswered, or ongoing
+        calls" (the Call resource's `duration`)."""
+        if not self.ended or self.answered_at is None or self.ended_at is None:
             return None
-        if self.answered_at is None or self.ended_at is None:
-            return 0
         return int(self.ended_at - self.answered_at)
 
     def log(self, kind: str, **data: Any) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 from starlette.requests import Request
@@ -233,6 +234,9 @@ async def update(request: Request) -> JSONResponse:
                 switch.hang_up(call, CANCELED)
         else:
             switch.hang_up(call, COMPLETED if call.status == IN_PROGRESS else CANCELED)
+        if call.task is not None and not call.task.done():
+            # Let the hang-up take effect so the answer shows the final status.
+            await asyncio.wait({call.task}, timeout=2)
     elif url or twiml:
         if call.status != IN_PROGRESS or call.session is None:
             raise TwilioApiError(21220, "Call is not in-progress. Cannot redirect.")
