@@ -297,6 +297,15 @@ class Switch:
         call.far_end_gone.set()
         call.set_status(status)
         self.status_callback(call, "completed")
+        logs.event(
+            log,
+            "call_ended",
+            call_sid=call.sid,
+            parent_call_sid=call.parent_sid,
+            direction=call.direction,
+            status=status,
+            duration=call.duration,
+        )
 
     # -- status callbacks ---------------------------------------------------------------------
 
