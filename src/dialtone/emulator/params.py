@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from dialtone import phone
 from dialtone.emulator.call import INBOUND, Call
 
@@ -13,13 +15,19 @@ def _geo(prefix: str, address: str) -> dict[str, str]:
     """PSTN geo fields; Twilio sends unknown values blank (`FromCity=`)."""
     if not address.startswith("+"):
         return {}
-    try:
-        region = phone.region_of(phone.to_e164(address)) or ""
-    except phone.InvalidNumber:
-        region = ""
+    region = _region(address)
     return {f"{prefix}{part}": (region if part == "Country" else "") for part in _GEO}
 
 
+@lru_cache(maxsize=4096)
+def _region(address: str) -> str:
+    try:
+        return phone.region_of(phone.to_e164(address)) or ""
+    except phone.InvalidNumber:
+        return ""
+
+
+@lru_cache(maxsize=4096)
 def _national_digits(address: str) -> str:
     try:
         number = phone.parse(address)

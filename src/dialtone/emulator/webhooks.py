@@ -53,7 +53,14 @@ class WebhookClient:
             timeout=httpx.Timeout(timeout, connect=connect_timeout),
             follow_redirects=True,
             max_redirects=MAX_REDIRECTS,
-            limits=httpx.Limits(max_connections=2000, max_keepalive_connections=200),
+            # Few idle connections: httpcore 1.0's pool rescans every connection for each idle
+            # one on every request (encode/httpcore#1035), so 200 kept alive made a burst of
+            # 1,000 status callbacks ~6x slower (bench/concurrent_calls.py). Idle ones expire
+            # before common servers' keep-alive (uvicorn 5 s, gunicorn 2 s) would close them
+            # under a request.
+            limits=httpx.Limits(
+                max_connections=2000, max_keepalive_connections=8, keepalive_expiry=1.0
+            ),
             headers={"User-Agent": USER_AGENT, "X-Home-Region": "us1"},
         )
 
