@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import threading
@@ -153,26 +154,63 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+@dataclass
+class Serve:
+    """One app for `serving`: on `port` (free one if None), lifespan on/off, optional TLS."""
+
+    app: object
+    port: int | None = None
+    lifespan: str = "off"
+    ssl: tuple | None = None
+
+
 @contextmanager
-def running(app: object, port: int | None = None, lifespan: str = "off") -> Iterator[str]:
-    """Serve `app` with uvicorn on a loopback port in a thread; yields its base URL."""
-    port = port or _free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan=lifespan
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
+def serving(*specs: Serve) -> Iterator[list[str]]:
+    """Serve apps with uvicorn on loopback ports, all on one event loop in one thread (apps
+    that share asyncio state, like the emulator's REST and signaling apps, need that)."""
+    servers = []
+    urls = []
+    for spec in specs:
+        port = spec.port or _free_port()
+        servers.append(
+            uvicorn.Server(
+                uvicorn.Config(
+                    spec.app,
+                    host="127.0.0.1",
+                    port=port,
+                    log_config=None,
+                    access_log=False,
+                    lifespan=spec.lifespan,
+                    ssl_certfile=str(spec.ssl[0]) if spec.ssl else None,
+                    ssl_keyfile=str(spec.ssl[1]) if spec.ssl else None,
+                )
+            )
+        )
+        urls.append(f"{'https' if spec.ssl else 'http'}://127.0.0.1:{port}")
+
+    async def serve_all() -> None:
+        await asyncio.gather(*(server.serve() for server in servers))
+
+    thread = threading.Thread(target=lambda: asyncio.run(serve_all()), daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
-    while not server.started:
+    while not all(server.started for server in servers):
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("test server did not start")
         time.sleep(0.01)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield urls
     finally:
-        server.should_exit = True
+        for server in servers:
+            server.should_exit = True
         thread.join(10)
+
+
+@contextmanager
+def running(app: object, port: int | None = None, lifespan: str = "off") -> Iterator[str]:
+    """Serve one app on a loopback port in a thread; yields its base URL."""
+    with serving(Serve(app, port, lifespan)) as (url,):
+        yield url
 
 
 @pytest.fixture

@@ -73,7 +73,12 @@ class Call:
     pending_final: str | None = None  # the status to end with when the task is cancelled
     callback_sequence: int = 0
     session: Any = field(default=None, repr=False)  # the TwiML session running on this leg
-    media: Any = field(default=None, repr=False)  # filled by the media layer (issue: audio)
+    media: Any = field(default=None, repr=False)  # LegAudio once the leg carries audio
+    transport: Any = field(default=None, repr=False)  # what carries it (RtcLeg, PhoneAudio)
+    on_answer: Any = field(default=None, repr=False)  # called once when the leg is answered
+    on_end: Any = field(
+        default=None, repr=False
+    )  # called once when the leg ends  # filled by the media layer (issue: audio)
 
     def __post_init__(self) -> None:
         self.date_created = self.date_updated = self.switch.clock.utcnow()

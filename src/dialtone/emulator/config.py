@@ -44,3 +44,6 @@ class EmulatorConfig:
     clock_scale: float = 1.0
     webhook_timeout: float = WEBHOOK_TIMEOUT
     webhook_connect_timeout: float = WEBHOOK_CONNECT_TIMEOUT
+    # Local address for WebRTC media: browsers gather no loopback candidates, so it must be
+    # a real interface; None picks the first non-loopback one.
+    media_address: str | None = None

@@ -30,6 +30,7 @@ from dialtone.emulator.config import EmulatorConfig
 from dialtone.emulator.params import call_params
 from dialtone.emulator.phones import Behaviour, PhoneBook
 from dialtone.emulator.resources import Application, IncomingPhoneNumber, Recording, VoiceConfig
+from dialtone.emulator.signaling.devices import DeviceRegistry
 from dialtone.emulator.webhooks import FetchError, WebhookClient
 
 log = logging.getLogger("dialtone.emulator")
@@ -62,6 +63,7 @@ class Switch:
             self.credentials.auth_token, config.webhook_timeout, config.webhook_connect_timeout
         )
         self.audio_durations: dict[str, float] = {}
+        self.devices = DeviceRegistry()
         self._tasks: set[asyncio.Task] = set()
 
     # -- tasks ------------------------------------------------------------------------------
@@ -159,12 +161,12 @@ class Switch:
         )
         self.add_call(call)
         call.set_status(RINGING)
-        call.task = self.spawn(self._run_inbound_call(call), f"call {call.sid}")
+        call.task = self.spawn(self.run_inbound_call(call), f"call {call.sid}")
         if hangup_after is not None:
             self.spawn(self._hang_up_later(call, hangup_after), f"caller hangup {call.sid}")
         return call
 
-    async def _run_inbound_call(self, call: Call) -> None:
+    async def run_inbound_call(self, call: Call) -> None:
         from dialtone.emulator.twiml.session import Goto, Session
 
         try:
@@ -201,6 +203,17 @@ class Switch:
         """Ring the far end of an outgoing leg; IN_PROGRESS once answered, else a final status."""
         behaviour = self.phones.get(call.to)
         self.status_callback(call, "initiated")
+        if call.to.startswith("client:"):
+            devices = [d for d in self.devices.devices(call.to[7:]) if d.registered]
+            if devices:
+                from dialtone.emulator.signaling.legs import ring_devices
+
+                call.set_status(RINGING)
+                self.status_callback(call, "ringing")
+                status = await ring_devices(call, devices, timeout)
+                if status == IN_PROGRESS:
+                    self.answer(call)
+                return status
         if behaviour.mode == phone_modes.UNAVAILABLE:
             # A Client identity with no registered device: Twilio gives up at once (unverified).
             call.log("unavailable", address=call.to)
@@ -234,6 +247,8 @@ class Switch:
             return
         call.set_status(IN_PROGRESS)
         self.status_callback(call, "answered")
+        if call.on_answer is not None:
+            call.on_answer()
 
     async def _far_end(self, call: Call, behaviour: Behaviour) -> None:
         """What an answered simulated phone does: press its digits, hang up when it is done."""
@@ -297,6 +312,8 @@ class Switch:
         call.far_end_gone.set()
         call.set_status(status)
         self.status_callback(call, "completed")
+        if call.on_end is not None:
+            call.on_end()
         logs.event(
             log,
             "call_ended",

@@ -1,0 +1,179 @@
+"""Call legs whose far end is a Voice SDK device: outgoing calls from a browser, and ringing
+the registered devices of a Client identity (reference §7, §8, §12)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING
+from urllib.parse import urlencode
+
+from dialtone import logs
+from dialtone.emulator.call import BUSY, IN_PROGRESS, INBOUND, NO_ANSWER, RINGING, Call, Webhooks
+from dialtone.emulator.params import API_VERSION
+
+if TYPE_CHECKING:
+    from dialtone.emulator.signaling.pstream import SignalingSession
+
+log = logging.getLogger("dialtone.emulator.signaling")
+
+
+def _attach(call: Call, session: SignalingSession, rtc: object, audio: object) -> None:
+    """The device is now the far end of `call`: audio flows, and either side can hang up."""
+    switch = session.switch
+    call.media = audio
+    call.transport = rtc
+    session.calls[call.sid] = call
+
+    def ended() -> None:
+        session.calls.pop(call.sid, None)
+        switch.spawn(_hang_up_device(session, call, rtc), f"device hangup {call.sid}")
+
+    call.on_end = ended
+
+
+async def _hang_up_device(session: SignalingSession, call: Call, rtc: object) -> None:
+    await session.send("hangup", {"callsid": call.sid})
+    await rtc.close()  # type: ignore[attr-defined]
+
+
+async def start_outgoing(
+    session: SignalingSession, temporary_sid: str, offer: str, params: dict[str, str]
+) -> Call | None:
+    """`device.connect()`: a call from `client:<identity>` handled by the grant's TwiML App."""
+    from dialtone.emulator.media import LegAudio, RtcLeg
+
+    switch, grant = session.switch, session.grant
+    assert grant is not None and grant.outgoing_application_sid
+    application = switch.applications.get(grant.outgoing_application_sid)
+    if application is None:
+        await session.send(
+            "hangup",
+            {
+                "callsid": temporary_sid,
+                "error": {"code": 31002, "message": "the TwiML App of the token does not exist"},
+            },
+        )
+        return None
+    to = params.pop("To", "")
+    call = Call(
+        switch=switch,
+        account_sid=switch.credentials.account_sid,
+        direction=INBOUND,
+        from_=f"client:{grant.identity}",
+        to=to,
+        webhooks=Webhooks(
+            url=application.voice_url,
+            method=application.voice_method,
+            fallback_url=application.voice_fallback_url,
+            fallback_method=application.voice_fallback_method,
+            status_callback=application.status_callback,
+            status_callback_method=application.status_callback_method,
+        ),
+        application_sid=application.sid,
+        custom_params=params,
+    )
+    switch.add_call(call)
+    audio = LegAudio()
+    rtc = RtcLeg(audio, switch.config.media_address)
+    try:
+        answer = await rtc.accept_offer(offer)
+    except Exception as exc:
+        logs.event(
+            log,
+            "signal_bad_offer",
+            level=logging.WARNING,
+            call_sid=call.sid,
+            error=type(exc).__name__,
+        )
+        await rtc.close()
+        await session.send(
+            "hangup",
+            {"callsid": temporary_sid, "error": {"code": 53400, "message": "bad SDP offer"}},
+        )
+        switch.finish(call, "failed")
+        return None
+    _attach(call, session, rtc, audio)
+    # The SDK fires `accept` on our `answer`: send it when the TwiML answers the call
+    # (the first verb that needs the line, or the bridge with answerOnBridge).
+    call.on_answer = lambda: switch.spawn(
+        session.send("answer", {"callsid": call.sid, "sdp": answer}), f"answer {call.sid}"
+    )
+    call.set_status(RINGING)
+    await session.send("ringing", {"callsid": call.sid})
+    call.task = switch.spawn(switch.run_inbound_call(call), f"call {call.sid}")
+    return call
+
+
+async def ring_devices(call: Call, sessions: list[SignalingSession], timeout: float) -> str:
+    """Ring every registered device of `call.to`; the first `answer` wins, the rest get `cancel`.
+    Returns IN_PROGRESS once answered, else BUSY (rejected) or NO_ANSWER."""
+    from dialtone.emulator.media import LegAudio, RtcLeg
+
+    switch = call.switch
+    parameters = {
+        "CallSid": call.sid,
+        "AccountSid": call.account_sid,
+        "From": call.from_,
+        "To": call.to,
+        "ApiVersion": API_VERSION,
+    }
+    if call.custom_params:
+        parameters["Params"] = urlencode(call.custom_params)
+    offers: dict[asyncio.Future, tuple[SignalingSession, object, object]] = {}
+    loop = asyncio.get_running_loop()
+    for session in sessions:
+        audio = LegAudio()
+        rtc = RtcLeg(audio, switch.config.media_address)
+        offer = await rtc.create_offer()
+        future: asyncio.Future = loop.create_future()
+        session.pending[call.sid] = future
+        offers[future] = (session, rtc, audio)
+        await session.send("invite", {"callsid": call.sid, "sdp": offer, "parameters": parameters})
+        call.log("device_invited", identity=session.identity)
+
+    winner: tuple[SignalingSession, object, object] | None = None
+    status = NO_ANSWER
+    try:
+        pending = set(offers)
+        deadline = loop.time() + switch.clock.real(timeout)
+        while pending and winner is None:
+            done, pending = await asyncio.wait(
+                pending,
+                timeout=max(0.0, deadline - loop.time()),
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            if not done:
+                break  # rang out
+            for future in done:
+                reply = future.result()
+                if reply and "answer" in reply and winner is None:
+                    session, rtc, audio = offers[future]
+                    try:
+                        await rtc.accept_answer(reply["answer"])  # type: ignore[attr-defined]
+                    except Exception as exc:
+                        call.log(
+                            "error", code=53400, message=f"bad SDP answer: {type(exc).__name__}"
+                        )
+                        continue
+                    winner = offers[future]
+                elif reply and reply.get("reject"):
+                    # A rejecting device declines the call for all of them.
+                    call.log("device_rejected", identity=offers[future][0].identity)
+                    status = BUSY
+                    pending = set()
+    finally:
+        for future, (session, rtc, _audio) in offers.items():
+            session.pending.pop(call.sid, None)
+            if winner is None or session is not winner[0]:
+                if not future.done() or not (future.result() or {}).get("reject"):
+                    with contextlib.suppress(Exception):
+                        await session.send("cancel", {"callsid": call.sid})
+                await rtc.close()  # type: ignore[attr-defined]
+    if winner is None:
+        return status
+    session, rtc, audio = winner
+    call.log("device_answered", identity=session.identity)
+    _attach(call, session, rtc, audio)
+    return IN_PROGRESS
