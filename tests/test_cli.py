@@ -173,9 +173,18 @@ def test_a_busy_port_is_a_clear_error(tmp_path):
 def test_dev_serves_the_seed_line_with_the_printed_password(tmp_path):
     env = _clean_env(tmp_path)
     env["DIALTONE_DEV_PASSWORD"] = "development pw"
-    port, emulator_port = _free_port(), _free_port()
+    port, emulator_port, signal_port = _free_port(), _free_port(), _free_port()
+    env["DIALTONE_DATA_DIR"] = str(tmp_path / "data")
     process = _dialtone(
-        "dev", "--port", str(port), "--emulator-port", str(emulator_port), env=env, cwd=tmp_path
+        "dev",
+        "--port",
+        str(port),
+        "--emulator-port",
+        str(emulator_port),
+        "--signal-port",
+        str(signal_port),
+        env=env,
+        cwd=tmp_path,
     )
     try:
         deadline = time.monotonic() + 30
@@ -212,4 +221,6 @@ def test_dev_serves_the_seed_line_with_the_printed_password(tmp_path):
         out, _err = process.communicate(timeout=30)
     assert "development pw" in out
     assert f"http://127.0.0.1:{port}" in out and f"http://127.0.0.1:{emulator_port}" in out
+    assert f"wss://localhost:{signal_port}/signal" in out
+    assert (tmp_path / "data" / "emulator-cert.pem").exists()
     assert process.returncode == 0

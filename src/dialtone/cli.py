@@ -16,6 +16,7 @@ DEMO_CLIENT = "DeviceId_0001"
 DEMO_EXTERNAL = "+819059876543"  # the seeds' external phone, 090-5987-6543
 DEFAULT_PORT = 8000
 DEFAULT_EMULATOR_PORT = 3000
+DEFAULT_SIGNAL_PORT = 3443
 
 
 class CommandError(Exception):
@@ -126,22 +127,29 @@ def _server_app(settings: object):
     return create_app(settings, db)  # type: ignore[arg-type]
 
 
-def _run(apps: Sequence[tuple[object, str, int]]) -> None:
-    """Serve one or more ASGI apps in this process, on one event loop; Ctrl-C stops them all."""
+def _run(apps: Sequence[tuple]) -> None:
+    """Serve ASGI apps — (app, host, port[, (certfile, keyfile)]) — in this process on one
+    event loop (the emulator's REST and signaling apps share state); Ctrl-C stops them all."""
     import asyncio
 
     import uvicorn
 
-    for _, host, port in apps:
-        _check_port_free(host, port)
-    servers = [
-        uvicorn.Server(
-            uvicorn.Config(
-                app, host=host, port=port, log_config=None, access_log=False, proxy_headers=True
-            )
+    for app in apps:
+        _check_port_free(app[1], app[2])
+    servers = []
+    for app, host, port, *tls in apps:
+        cert, key = tls[0] if tls else (None, None)
+        config = uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_config=None,
+            access_log=False,
+            proxy_headers=True,
+            ssl_certfile=str(cert) if cert else None,
+            ssl_keyfile=str(key) if key else None,
         )
-        for app, host, port in apps
-    ]
+        servers.append(uvicorn.Server(config))
 
     async def serve_all() -> None:
         await asyncio.gather(*(server.serve() for server in servers))
@@ -149,6 +157,24 @@ def _run(apps: Sequence[tuple[object, str, int]]) -> None:
     # uvicorn re-raises the Ctrl-C it handled once the servers have shut down cleanly.
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve_all())
+
+
+def _signaling(switch: object, host: str, signal_port: int) -> tuple[tuple, list[str]]:
+    """The emulator's WSS signaling app with its self-signed certificate, and what to print."""
+    from dialtone.emulator.signaling.server import create_signaling_app
+    from dialtone.emulator.tls import data_dir, ensure_certificate, fingerprint
+
+    names = sorted({host, "localhost"} - {"0.0.0.0", "::"})
+    cert, key = ensure_certificate(data_dir(), names)
+    shown = "localhost" if host in ("127.0.0.1", "0.0.0.0", "::") else host
+    lines = [
+        f"  signaling       wss://{shown}:{signal_port}/signal  "
+        f"(Voice SDK option chunderw: '{shown}:{signal_port}')",
+        f"  certificate     {cert} (self-signed, SHA-256 {fingerprint(cert)[:23]}…);",
+        f"                  trust it once: open https://{shown}:{signal_port}/ and accept, "
+        "or see the README",
+    ]
+    return (create_signaling_app(switch), host, signal_port, (cert, key)), lines
 
 
 def _check_port_free(host: str, port: int) -> None:
@@ -232,6 +258,7 @@ def cmd_dev(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> None:
             "phones": [{"address": DEMO_EXTERNAL, "mode": "answer", "answer_after": 2}],
         },
     )
+    signaling, signal_lines = _signaling(switch, args.host, args.signal_port)
     print(
         "dialtone dev\n"
         f"  API server      {base}\n"
@@ -246,7 +273,8 @@ def cmd_dev(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> None:
         f"  call the line   curl -s {emulator_url}/emulator/calls "
         f"--data-urlencode From={DEMO_EXTERNAL} --data-urlencode To={DEMO_NUMBER}\n"
         f"  follow calls    curl -sN {emulator_url}/emulator/events\n"
-        "  Ctrl-C stops it.",
+        + "\n".join(signal_lines)
+        + "\n  Ctrl-C stops it.",
         file=out,
         flush=True,
     )
@@ -254,6 +282,7 @@ def cmd_dev(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> None:
         [
             (_server_app(settings), args.host, args.port),
             (create_emulator(switch), args.host, args.emulator_port),
+            signaling,
         ]
     )
 
@@ -269,7 +298,13 @@ def cmd_emulator(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> None:
 
     credentials = Credentials.from_env(_env())
     public_url = args.public_url or f"http://{args.host}:{args.port}"
-    switch = Switch(EmulatorConfig(credentials=credentials, public_url=public_url.rstrip("/")))
+    switch = Switch(
+        EmulatorConfig(
+            credentials=credentials,
+            public_url=public_url.rstrip("/"),
+            media_address=args.media_address,
+        )
+    )
     if args.provision:
         try:
             load(switch, Path(args.provision))
@@ -291,9 +326,10 @@ def cmd_emulator(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> None:
             "TWILIO_API_SECRET": credentials.api_secret,
         }
         lines += [f"    {name}={values[name]}" for name in credentials.generated]
-    print("\n".join(lines), file=out, flush=True)
+    signaling, signal_lines = _signaling(switch, args.host, args.signal_port)
+    print("\n".join(lines[:4] + signal_lines + lines[4:]), file=out, flush=True)
     logs.configure()
-    _run([(create_app(switch), args.host, args.port)])
+    _run([(create_app(switch), args.host, args.port), signaling])
 
 
 def cmd_call(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> None:
@@ -376,6 +412,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(func=func)
         if name == "dev":
             sub.add_argument("--emulator-port", type=int, default=DEFAULT_EMULATOR_PORT)
+            sub.add_argument("--signal-port", type=int, default=DEFAULT_SIGNAL_PORT)
 
     lines = commands.add_parser("lines", help="manage the registry of lines")
     lines.set_defaults(func=cmd_lines)
@@ -398,7 +435,12 @@ def build_parser() -> argparse.ArgumentParser:
     emulator = commands.add_parser("emulator", help="run the local Twilio emulator")
     emulator.add_argument("--host", default="127.0.0.1")
     emulator.add_argument("--port", type=int, default=DEFAULT_EMULATOR_PORT)
-    emulator.add_argument("--signal-port", type=int, default=3443, help="Voice SDK signaling (WSS)")
+    emulator.add_argument(
+        "--signal-port", type=int, default=DEFAULT_SIGNAL_PORT, help="Voice SDK signaling (WSS)"
+    )
+    emulator.add_argument(
+        "--media-address", help="local address for WebRTC audio (default: first non-loopback)"
+    )
     emulator.add_argument("--provision", metavar="FILE", help="TOML: numbers, applications, phones")
     emulator.add_argument(
         "--public-url", help="base URL others use to reach it (default http://HOST:PORT)"
