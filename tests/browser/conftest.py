@@ -74,7 +74,9 @@ def _silent_wav() -> bytes:
     return buffer.getvalue()
 
 
-@pytest.fixture(scope="session")
+# Package scope: sync Playwright runs an event loop in this thread while it is open, which
+# would break later tests that use asyncio.run.
+@pytest.fixture(scope="package")
 def browser():
     _require(os.path.exists(CHROMIUM), "Chromium is not installed (apt-get install chromium)")
     _require(SDK.exists(), "@twilio/voice-sdk is not installed (npm ci in src/dialtone/web)")

@@ -26,6 +26,7 @@ class Behaviour:
     )
     digits: str = ""  # pressed after answering; `w` waits half a second
     speak_seconds: float = 0.0  # talks this long when a <Record> starts on its call
+    say_audio: str | None = None  # a WAV/MP3 URL (or file://) it says once answered
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Behaviour:
@@ -47,6 +48,10 @@ class Behaviour:
             not isinstance(behaviour.hangup_after, int | float) or behaviour.hangup_after < 0
         ):
             raise BehaviourError("hangup_after must be a number of seconds ≥ 0, or null")
+        if behaviour.say_audio is not None and not str(behaviour.say_audio).startswith(
+            ("http://", "https://", "file://")
+        ):
+            raise BehaviourError("say_audio must be an http(s) or file:// URL")
         if not isinstance(behaviour.digits, str) or any(
             c not in "0123456789*#wW" for c in behaviour.digits
         ):

@@ -27,6 +27,7 @@ from dialtone.emulator.call import (
 )
 from dialtone.emulator.clock import Clock
 from dialtone.emulator.config import EmulatorConfig
+from dialtone.emulator.far_end import attach_phone_audio, release, say_file
 from dialtone.emulator.params import call_params
 from dialtone.emulator.phones import Behaviour, PhoneBook
 from dialtone.emulator.resources import Application, IncomingPhoneNumber, Recording, VoiceConfig
@@ -62,7 +63,7 @@ class Switch:
         self.webhooks = WebhookClient(
             self.credentials.auth_token, config.webhook_timeout, config.webhook_connect_timeout
         )
-        self.audio_durations: dict[str, float] = {}
+        self.audio_cache: dict[str, tuple[float, bytes | None]] = {}
         self.devices = DeviceRegistry()
         self._tasks: set[asyncio.Task] = set()
 
@@ -160,6 +161,7 @@ class Switch:
             forwarded_from=forwarded_from,
         )
         self.add_call(call)
+        attach_phone_audio(self, call)  # the calling phone
         call.set_status(RINGING)
         call.task = self.spawn(self.run_inbound_call(call), f"call {call.sid}")
         if hangup_after is not None:
@@ -238,6 +240,7 @@ class Switch:
         await self.clock.sleep(behaviour.answer_after)
         if behaviour.mode == phone_modes.REJECT:
             return BUSY  # a declined call reports busy (unverified)
+        attach_phone_audio(self, call)
         self.answer(call)
         self.spawn(self._far_end(call, behaviour), f"far end {call.sid}")
         return IN_PROGRESS
@@ -252,6 +255,9 @@ class Switch:
 
     async def _far_end(self, call: Call, behaviour: Behaviour) -> None:
         """What an answered simulated phone does: press its digits, hang up when it is done."""
+        if behaviour.say_audio:
+            await self.clock.sleep(0.5)
+            await say_file(self, call, behaviour.say_audio)
         if behaviour.digits:
             await self.clock.sleep(0.5)
             await self.press(call, behaviour.digits)
@@ -312,6 +318,7 @@ class Switch:
         call.far_end_gone.set()
         call.set_status(status)
         self.status_callback(call, "completed")
+        release(self, call)
         if call.on_end is not None:
             call.on_end()
         logs.event(

@@ -233,7 +233,13 @@ async def execute(session: Session, element: ET.Element) -> Goto | None:
 
 
 async def _bridge(session: Session, winner: Call, time_limit: float, hangup_on_star: bool) -> None:
-    """Until the callee hangs up, `timeLimit` passes, or the caller presses * (hangupOnStar)."""
+    """Audio both ways until the callee hangs up, `timeLimit` passes, or the caller presses *
+    (hangupOnStar)."""
+    from dialtone.emulator.media.leg_audio import bridge, unbridge
+
+    caller = session.call
+    if caller.media is not None and winner.media is not None:
+        bridge(caller.media, winner.media)
     waits = [asyncio.ensure_future(winner.far_end_gone.wait())]
     if hangup_on_star:
         waits.append(asyncio.ensure_future(_star(session)))
@@ -244,6 +250,8 @@ async def _bridge(session: Session, winner: Call, time_limit: float, hangup_on_s
     finally:
         for wait in waits:
             wait.cancel()
+        if caller.media is not None:
+            unbridge(caller.media)
 
 
 async def _star(session: Session) -> None:

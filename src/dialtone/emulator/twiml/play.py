@@ -28,28 +28,42 @@ def decode_seconds(data: bytes) -> float:
         return samples / stream.rate
 
 
-async def audio_seconds(session: Session, url: str) -> float | None:
-    cache = session.switch.audio_durations
-    if url in cache:
-        return cache[url]
+async def fetch_audio(url: str) -> bytes:
+    if url.startswith("file://"):
+        data = await asyncio.to_thread(_read_file, url.removeprefix("file://"))
+    else:
+        async with httpx.AsyncClient(timeout=15, follow_redirects=True) as http:
+            response = await http.get(url, headers={"User-Agent": "TwilioProxy/1.1"})
+        response.raise_for_status()
+        data = response.content
+    if len(data) > MAX_AUDIO_BYTES:
+        raise ValueError("audio file larger than 50 MB")
+    return data
+
+
+async def load_audio(session: Session, url: str) -> tuple[float, bytes | None] | None:
+    """(seconds, PCM when the leg carries audio) of an audio URL, cached per URL."""
+    cache = session.switch.audio_cache
+    with_pcm = session.call.media is not None
+    cached = cache.get(url)
+    if cached is not None and (cached[1] is not None or not with_pcm):
+        return cached
     try:
-        if url.startswith("file://"):
-            data = await asyncio.to_thread(_read_file, url.removeprefix("file://"))
+        data = await fetch_audio(url)
+        if with_pcm:
+            from dialtone.emulator.media import audio
+
+            pcm = await asyncio.to_thread(audio.decode, data)
+            loaded: tuple[float, bytes | None] = (audio.seconds(pcm), pcm)
         else:
-            async with httpx.AsyncClient(timeout=15, follow_redirects=True) as http:
-                response = await http.get(url, headers={"User-Agent": "TwilioProxy/1.1"})
-            response.raise_for_status()
-            data = response.content
-        if len(data) > MAX_AUDIO_BYTES:
-            raise ValueError("audio file larger than 50 MB")
-        seconds = await asyncio.to_thread(decode_seconds, data)
+            loaded = (await asyncio.to_thread(decode_seconds, data), None)
     except Exception as exc:
         session.call.log(
             "warning", code=11200, message=f"cannot play {url}: {type(exc).__name__}", url=url
         )
         return None
-    cache[url] = seconds
-    return seconds
+    cache[url] = loaded
+    return loaded
 
 
 def _read_file(path: str) -> bytes:
@@ -70,8 +84,9 @@ async def execute(session: Session, element: ET.Element) -> None:
         session.call.log("warning", code=12200, message="<Play> without a URL")
         return
     url = session.resolve(url)
-    seconds = await audio_seconds(session, url)
-    if seconds is None:
+    loaded = await load_audio(session, url)
+    if loaded is None:
         return
+    seconds, pcm = loaded
     for _ in range(loops):
-        await session.speak(seconds, "play", url=url)
+        await session.speak(seconds, "play", pcm=pcm, url=url)

@@ -44,7 +44,7 @@ SAMPLE_RATE = 8000
 
 
 def silent_wav(seconds: float) -> bytes:
-    """Until the media layer records real audio, a recording holds silence of its length."""
+    """Without audio (a scaled test clock) a recording holds silence of its length."""
     buffer = io.BytesIO()
     with wave.open(buffer, "wb") as out:
         out.setnchannels(1)
@@ -60,6 +60,46 @@ def recording_url(session: Session, sid: str) -> str:
     return f"{switch.config.public_url}/2010-04-01/Accounts/{account}/Recordings/{sid}"
 
 
+async def _finish_key(session: Session, keys: str) -> str:
+    while True:
+        digit = await session.call.dtmf.get()
+        if digit in keys:
+            return digit
+
+
+async def _record_audio(
+    session: Session, timeout: float, max_length: float, keys: str, trim: bool
+) -> tuple[int, bytes, str]:
+    """Record the far end's real audio until a finish key, `timeout` s of silence or
+    maxLength: (seconds, WAV, key)."""
+    from dialtone.emulator.media import audio
+    from dialtone.emulator.media.phone_audio import PhoneAudio
+
+    call = session.call
+    media = call.media
+    behaviour = session.switch.phones.get(call.from_ if call.direction == "inbound" else call.to)
+    if isinstance(call.transport, PhoneAudio) and behaviour.speak_seconds > 0:
+        # A simulated phone "speaks" a voice-band tone for as long as its behaviour says.
+        call.transport.say(audio.tone(440, behaviour.speak_seconds, 0.3))
+    media.start_recording()
+    waits = {asyncio.ensure_future(_finish_key(session, keys))}
+    if timeout > 0:
+        waits.add(asyncio.ensure_future(media.wait_for_silence(timeout)))
+    try:
+        done, _ = await asyncio.wait(
+            waits, timeout=session.clock.real(max_length), return_when=asyncio.FIRST_COMPLETED
+        )
+    finally:
+        for wait in waits:
+            wait.cancel()
+        recorded = media.stop_recording()
+    key = next((w.result() for w in done if isinstance(w.result(), str)), "")
+    kept = audio.trim(recorded) if trim else recorded
+    if audio.voiced_seconds(recorded) <= 0:
+        kept = b""
+    return round(audio.seconds(kept)), audio.to_wav(kept), key
+
+
 async def execute(session: Session, element: ET.Element) -> Goto | None:
     call, clock = session.call, session.clock
     await session.answer()
@@ -68,15 +108,36 @@ async def execute(session: Session, element: ET.Element) -> Goto | None:
     finish_keys = element.get("finishOnKey", "1234567890*#")
     trim = element.get("trim", "trim-silence") != "do-not-trim"
     if attributes.boolean(element, "playBeep", True):
-        await session.speak(BEEP_SECONDS, "beep")
+        await session.speak(BEEP_SECONDS, "beep", pcm=_beep(call))
     session.drain_digits()
+    call.log("record_start", max_length=max_length, timeout=timeout)
+    action = session.resolve(element.get("action") or session.document_url or "")
+    method = attributes.method(session, element)
+    if call.media is not None:
+        recording = asyncio.ensure_future(
+            _record_audio(session, timeout, max_length, finish_keys, trim)
+        )
+        try:
+            duration, wav, pressed = await asyncio.shield(recording)
+        except asyncio.CancelledError:
+            # The caller hung up: Twilio still posts the recording; the answer is not run.
+            call.media.close()
+            duration, wav, _ = await recording
+            result = _store(session, element, duration, "hangup", wav)
+            if result is not None:
+                session.switch.spawn(
+                    session.switch.fire(call, action, method, result, "record_action"),
+                    f"record action {call.sid}",
+                )
+            raise
+        result = _store(session, element, duration, pressed, wav)
+        return Goto(action, method, result, purpose="record_action") if result else None
 
-    # The far end talks for `speak_seconds` (a simulated phone's behaviour), then is silent.
+    # Without audio, the far end talks for `speak_seconds` (a simulated phone's behaviour).
     far_end = call.from_ if call.direction == "inbound" else call.to
     speech = session.switch.phones.get(far_end).speak_seconds
     started = clock.now()
     limit = min(max_length, speech + timeout) if timeout > 0 else max_length
-    call.log("record_start", max_length=max_length, timeout=timeout)
     pressed = ""
     hung_up = False
     try:
@@ -89,13 +150,11 @@ async def execute(session: Session, element: ET.Element) -> Goto | None:
         raise
     finally:
         elapsed = min(clock.now() - started, max_length)
-        heard = min(elapsed, speech) if trim else elapsed
-        duration = round(heard)
-        action = session.resolve(element.get("action") or session.document_url or "")
-        method = attributes.method(session, element)
-        result = _store(session, element, duration, "hangup" if hung_up else pressed)
+        duration = round(min(elapsed, speech) if trim else elapsed)
+        result = _store(
+            session, element, duration, "hangup" if hung_up else pressed, silent_wav(duration)
+        )
         if hung_up and result is not None:
-            # The caller hung up: Twilio still posts the recording; the answer is not run.
             session.switch.spawn(
                 session.switch.fire(call, action, method, result, "record_action"),
                 f"record action {call.sid}",
@@ -105,8 +164,16 @@ async def execute(session: Session, element: ET.Element) -> Goto | None:
     return Goto(action, method, result, purpose="record_action")
 
 
+def _beep(call: object) -> bytes | None:
+    if getattr(call, "media", None) is None:
+        return None
+    from dialtone.emulator.media import audio
+
+    return audio.tone(1000, BEEP_SECONDS, 0.4)
+
+
 def _store(
-    session: Session, element: ET.Element, duration: int, digits: str
+    session: Session, element: ET.Element, duration: int, digits: str, wav: bytes
 ) -> dict[str, str] | None:
     call = session.call
     if duration <= 0:
@@ -119,7 +186,7 @@ def _store(
         call_sid=call.sid,
         duration=duration,
         start_time=session.clock.utcnow(),
-        wav=silent_wav(duration),
+        wav=wav,
     )
     call.log("record_result", duration=duration, stored=True, recording_sid=sid, digits=digits)
     callback = element.get("recordingStatusCallback")

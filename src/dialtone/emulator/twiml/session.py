@@ -124,24 +124,22 @@ class Session:
         elif isinstance(response, SpokenText):
             from dialtone.emulator.twiml import say
 
-            await self.speak(say.speech_seconds(response.text, "en-US"), "say", text=response.text)
+            await say.say(self, response.text, "en-US", "man")
         return End()
 
     async def switch_play(self, url: str) -> None:
         from dialtone.emulator.twiml import play
 
-        seconds = await play.audio_seconds(self, url)
-        if seconds is not None:
-            await self.speak(seconds, "play", url=url)
+        loaded = await play.load_audio(self, url)
+        if loaded is not None:
+            await self.speak(loaded[0], "play", pcm=loaded[1], url=url)
 
     async def application_error(self) -> End:
         from dialtone.emulator.twiml import say
 
         await self.answer()
         self.call.log("application_error", message=APPLICATION_ERROR)
-        await self.speak(
-            say.speech_seconds(APPLICATION_ERROR, "en-US"), "say", text=APPLICATION_ERROR
-        )
+        await say.say(self, APPLICATION_ERROR, "en-US", "man")
         return End()
 
     async def execute(self, document: Document) -> Outcome:
@@ -200,10 +198,16 @@ class Session:
         if not self.call.answered:
             self.switch.answer(self.call)
 
-    async def speak(self, seconds: float, kind: str, **details: object) -> None:
-        """Audio to the far end that lasts `seconds` (speech, a file, a beep)."""
+    async def speak(
+        self, seconds: float, kind: str, pcm: bytes | None = None, **details: object
+    ) -> None:
+        """Audio to the far end (speech, a file, a beep): played in real time when the leg
+        carries audio, else just its duration on the clock."""
         self.call.log("audio", source=kind, seconds=round(seconds, 3), **details)
-        await self.clock.sleep(seconds)
+        if pcm is not None and self.call.media is not None:
+            await self.call.media.play(pcm)
+        else:
+            await self.clock.sleep(seconds)
 
     def drain_digits(self) -> str:
         stale = []

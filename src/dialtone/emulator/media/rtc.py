@@ -1,0 +1,283 @@
+"""WebRTC to a browser's Voice SDK with aiortc: the emulator is the far end of the peer
+connection and carries one `LegAudio` (reference voice-sdk-signaling.md §12).
+
+Outgoing calls: the browser offers, `accept_offer()` answers. Incoming calls: `create_offer()`,
+then `accept_answer()`. No trickle ICE: the SDP returned holds every candidate. Everything
+runs on the event loop that created the `RtcLeg`; `close()` it to release its sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import socket
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+from aiortc import (
+    MediaStreamTrack,
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCRtpCodecCapability,
+    RTCRtpSender,
+    RTCRtpTransceiver,
+    RTCSessionDescription,
+)
+from aiortc import sdp as aiortc_sdp
+from aiortc.mediastreams import MediaStreamError
+from av.audio.frame import AudioFrame
+
+from dialtone.emulator.media.addresses import first_non_loopback_ipv4
+from dialtone.emulator.media.audio import FRAME_SAMPLES, RATE, Resampler, silence
+from dialtone.emulator.media.leg_audio import LegAudio
+from dialtone.emulator.media.pacer import Pacer
+
+log = logging.getLogger("dialtone.emulator.media")
+
+TIME_BASE = Fraction(1, RATE)
+# PCMU first: the SDK's own preference, and no resampling here. Opus for browsers that drop it.
+PREFERRED_CODECS = ("audio/PCMU", "audio/opus")
+# No inbound audio for this long (not yet connected, a stalled peer) counts as that much silence,
+# so inbound time keeps running for silence detection and recordings.
+INBOUND_GAP_SECONDS = 0.1
+_END_OF_CANDIDATES = re.compile(r"^a=end-of-candidates\r?\n", re.MULTILINE)
+
+
+class NoMediaAddress(RuntimeError):
+    """No non-loopback IPv4 address to carry WebRTC media on."""
+
+
+@dataclass(frozen=True)
+class RtcStats:
+    packets_sent: int  # RTP packets (outbound-rtp)
+    bytes_sent: int  # RTP payload bytes (outbound-rtp)
+    packets_received: int  # RTP packets (inbound-rtp)
+    transport_bytes_sent: int  # all bytes on the ICE transport: RTP, RTCP, DTLS, STUN
+    transport_bytes_received: int
+    frames_sent: int  # 20 ms frames taken from the LegAudio
+    frames_received: int  # decoded frames from the remote track
+    codec: str | None  # negotiated, e.g. "audio/PCMU"
+
+
+def clean_remote_sdp(sdp: str) -> str:
+    """The browser's SDP has no candidates (no trickle ICE): drop `a=end-of-candidates`, which
+    would make aioice give up before the browser's checks reveal it as a peer-reflexive
+    candidate. SDP with candidates keeps it, so a real failure is still reported."""
+    if "a=candidate:" in sdp:
+        return sdp
+    return _END_OF_CANDIDATES.sub("", sdp)
+
+
+class LegAudioTrack(MediaStreamTrack):
+    """The audio sent to the browser: one `LegAudio` outbound frame every 20 ms, real time."""
+
+    kind = "audio"
+
+    def __init__(self, audio: LegAudio) -> None:
+        super().__init__()
+        self._audio = audio
+        self._pacer = Pacer()
+        self._pts = 0
+        self.frames_sent = 0
+
+    async def recv(self) -> AudioFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        ticks = await self._pacer.tick()
+        # After a skipped lag, timestamps jump with real time so the receiver sees a gap.
+        self._pts += (ticks - 1) * FRAME_SAMPLES
+        frame = AudioFrame(format="s16", layout="mono", samples=FRAME_SAMPLES)
+        frame.planes[0].update(self._audio.next_outbound_frame())
+        frame.sample_rate = RATE
+        frame.time_base = TIME_BASE
+        frame.pts = self._pts
+        self._pts += FRAME_SAMPLES
+        self.frames_sent += 1
+        return frame
+
+
+def _usable(address: str) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.bind((address, 0))
+        except OSError:
+            return False
+    return True
+
+
+def _restrict_host_candidates(transceiver: RTCRtpTransceiver, address: str) -> None:
+    """Gather ICE host candidates on `address` only.
+
+    aioice's `Connection.gather_candidates()` lists every interface (`get_host_addresses()`, a
+    module function with no parameter for this) and hands the list to the connection's own
+    `get_component_candidates(component=, addresses=)`. Replacing that method on this one
+    connection object narrows the list without touching aioice globally; it is reached
+    through the gatherer's private `_connection` (aiortc 1.16.0 / aioice 0.13.0). Must run
+    before `setLocalDescription()`, which gathers.
+    """
+    gatherer = transceiver.sender.transport.transport.iceGatherer
+    connection = getattr(gatherer, "_connection", None)
+    original = getattr(connection, "get_component_candidates", None)
+    if original is None:
+        raise RuntimeError("aiortc/aioice internals changed: cannot restrict ICE candidates")
+    if getattr(original, "dialtone_address", None) == address:
+        return
+
+    async def gather_on_address(**kwargs: Any) -> Any:
+        return await original(**{**kwargs, "addresses": [address]})
+
+    gather_on_address.dialtone_address = address  # type: ignore[attr-defined]
+    connection.get_component_candidates = gather_on_address  # type: ignore[union-attr]
+
+
+def _codec_preferences(codecs: Sequence[str]) -> list[RTCRtpCodecCapability]:
+    capabilities = RTCRtpSender.getCapabilities("audio").codecs
+    preferred = [c for name in codecs for c in capabilities if c.mimeType.lower() == name.lower()]
+    if not preferred:
+        raise ValueError(f"no codec aiortc supports among {list(codecs)}")
+    return preferred
+
+
+def _first_codec(answer_sdp: str) -> str | None:
+    """The codec both sides send with: the first one in the answer."""
+    description = aiortc_sdp.SessionDescription.parse(answer_sdp)
+    for media in description.media:
+        if media.kind == "audio" and media.rtp.codecs:
+            return media.rtp.codecs[0].mimeType
+    return None
+
+
+class RtcLeg:
+    """One browser leg's peer connection, bound to one local IPv4 `address` (default: the
+    machine's first non-loopback one). `codecs` are offered or accepted in that order (the
+    first one both sides have is used). `on_state` hears every connection state change
+    ("connecting", "connected", "failed", "closed")."""
+
+    def __init__(
+        self,
+        audio: LegAudio,
+        address: str | None = None,
+        *,
+        codecs: Sequence[str] = PREFERRED_CODECS,
+        on_state: Callable[[str], None] | None = None,
+    ) -> None:
+        address = address or first_non_loopback_ipv4()
+        if address is None:
+            raise NoMediaAddress(
+                "WebRTC media needs a non-loopback IPv4 address (browsers gather no loopback "
+                "candidates) and this machine has none"
+            )
+        if not _usable(address):
+            raise NoMediaAddress(f"cannot bind a UDP socket to {address}")
+        preferences = _codec_preferences(codecs)
+        self.audio = audio
+        self.address = address
+        self._on_state = on_state
+        # iceServers=[]: with None, aiortc would add Google's STUN server.
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.track = LegAudioTrack(audio)
+        self._transceiver = self.pc.addTransceiver(self.track, direction="sendrecv")
+        self._transceiver.setCodecPreferences(preferences)
+        self._consumer: asyncio.Task[None] | None = None
+        self._frames_received = 0
+        self._answer_sdp: str | None = None
+        self._settled = asyncio.Event()
+        self.pc.on("track", self._on_track)
+        self.pc.on("connectionstatechange", self._on_connection_state)
+
+    @property
+    def state(self) -> str:
+        return self.pc.connectionState
+
+    # -- negotiation ----------------------------------------------------------------------------
+
+    async def accept_offer(self, offer_sdp: str) -> str:
+        """Answer the browser's offer (outgoing calls); returns the answer SDP."""
+        await self.pc.setRemoteDescription(
+            RTCSessionDescription(sdp=clean_remote_sdp(offer_sdp), type="offer")
+        )
+        _restrict_host_candidates(self._transceiver, self.address)
+        await self.pc.setLocalDescription(await self.pc.createAnswer())
+        self._answer_sdp = self.pc.localDescription.sdp
+        return self._answer_sdp
+
+    async def create_offer(self) -> str:
+        """Offer to the browser (incoming calls); gathering is complete when this returns,
+        so the SDP carries the candidates."""
+        _restrict_host_candidates(self._transceiver, self.address)
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        return self.pc.localDescription.sdp
+
+    async def accept_answer(self, answer_sdp: str) -> None:
+        """The browser's answer to `create_offer()`."""
+        cleaned = clean_remote_sdp(answer_sdp)
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=cleaned, type="answer"))
+        self._answer_sdp = cleaned
+
+    async def wait_connected(self, timeout: float) -> bool:
+        """True once media is connected; False if it failed, closed or took over `timeout`."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._settled.wait(), timeout)
+        return self.state == "connected"
+
+    # -- media ----------------------------------------------------------------------------------
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        if track.kind == "audio" and self._consumer is None:
+            self._consumer = asyncio.create_task(self._consume(track), name="rtc inbound audio")
+
+    async def _consume(self, track: MediaStreamTrack) -> None:
+        resampler = Resampler()
+        while True:
+            try:
+                frame = await asyncio.wait_for(track.recv(), INBOUND_GAP_SECONDS)
+            except TimeoutError:
+                self.audio.push_inbound(silence(INBOUND_GAP_SECONDS))
+                continue
+            except MediaStreamError:
+                return
+            self._frames_received += 1
+            frame.pts = None  # the resampler needs no timestamps; gaps are filled above
+            self.audio.push_inbound(resampler.convert(frame))
+
+    def _on_connection_state(self) -> None:
+        state = self.pc.connectionState
+        log.debug("rtc %s: %s", self.audio.name, state)
+        if state in ("connected", "failed", "closed"):
+            self._settled.set()
+        if self._on_state is not None:
+            self._on_state(state)
+
+    async def stats(self) -> RtcStats:
+        packets_sent = bytes_sent = packets_received = transport_sent = transport_received = 0
+        for report in (await self.pc.getStats()).values():
+            if report.type == "outbound-rtp":
+                packets_sent, bytes_sent = report.packetsSent, report.bytesSent
+            elif report.type == "inbound-rtp":
+                packets_received = report.packetsReceived
+            elif report.type == "transport":
+                transport_sent, transport_received = report.bytesSent, report.bytesReceived
+        return RtcStats(
+            packets_sent=packets_sent,
+            bytes_sent=bytes_sent,
+            packets_received=packets_received,
+            transport_bytes_sent=transport_sent,
+            transport_bytes_received=transport_received,
+            frames_sent=self.track.frames_sent,
+            frames_received=self._frames_received,
+            codec=_first_codec(self._answer_sdp) if self._answer_sdp else None,
+        )
+
+    async def close(self) -> None:
+        """Close the peer connection (sockets, tasks). The `LegAudio` stays open: it belongs
+        to the call, which closes it."""
+        await self.pc.close()
+        self.track.stop()
+        if self._consumer is not None:
+            self._consumer.cancel()
+            await asyncio.gather(self._consumer, return_exceptions=True)
+        self._settled.set()

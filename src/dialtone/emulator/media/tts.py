@@ -1,0 +1,145 @@
+"""Text to speech for <Say>, with Debian's espeak-ng (a subprocess; no shell, text on stdin).
+
+Twilio's languages (`ja-JP`) map to espeak-ng voices (`ja`): the full tag, then its base
+language, then `en-us`. Female voices (`woman`, `alice`, most `Polly.*`/`Google.*`) use the
+`+f3` variant. Results are cached (LRU) by text, language and voice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+from collections import OrderedDict
+
+from dialtone.emulator.media import audio
+
+ESPEAK = "espeak-ng"
+DEFAULT_VOICE = "en-us"
+FEMALE_VARIANT = "+f3"
+CACHE_ENTRIES = 128
+TIMEOUT_SECONDS = 30.0
+# Where the base language alone is not what Twilio's tag means, or espeak-ng names it otherwise.
+_ALIASES = {
+    "zh-cn": "cmn",
+    "zh-tw": "cmn",
+    "zh-hk": "yue",
+    "cmn-cn": "cmn",
+    "yue-hk": "yue",
+    "es-mx": "es-419",
+    "es-us": "es-419",
+    "nb-no": "nb",
+    "no": "nb",
+}
+# Amazon Polly's male voices among those Twilio offers; other Polly and Google voices are
+# treated as female (most are), which is all the distinction espeak-ng can make anyway.
+_MALE_POLLY_NAMES = (
+    "matthew joey justin kevin stephen gregory brian arthur russell geraint mathieu remi hans "
+    "daniel enrique sergio andres miguel pedro giorgio adriano takumi ricardo thiago "
+    "cristiano jacek jan maxim liam"
+)
+_MALE_POLLY = frozenset(_MALE_POLLY_NAMES.split())
+_TAG = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8})*$")
+
+
+class TtsError(RuntimeError):
+    """Speech could not be synthesized."""
+
+
+class TtsUnavailable(TtsError):
+    """espeak-ng is not installed."""
+
+
+_cache: OrderedDict[tuple[str, str, str], bytes] = OrderedDict()
+_voices: frozenset[str] | None = None
+
+
+def available() -> bool:
+    return shutil.which(ESPEAK) is not None
+
+
+def _executable() -> str:
+    path = shutil.which(ESPEAK)
+    if path is None:
+        raise TtsUnavailable(
+            "espeak-ng is not installed: <Say> needs it for speech (apt-get install espeak-ng)"
+        )
+    return path
+
+
+async def _run(args: list[str], stdin: bytes = b"") -> bytes:
+    process = await asyncio.create_subprocess_exec(
+        _executable(),
+        *args,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        out, err = await asyncio.wait_for(process.communicate(stdin), TIMEOUT_SECONDS)
+    except BaseException:
+        # Timed out or cancelled: don't leave the process behind.
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        raise
+    if process.returncode != 0:
+        raise TtsError(f"espeak-ng failed ({process.returncode}): {err.decode()[:200]}")
+    return out
+
+
+async def voices() -> frozenset[str]:
+    """espeak-ng's voice names, with the language aliases it lists (`en`, `zh`, …)."""
+    global _voices
+    if _voices is None:
+        listing = (await _run(["--voices"])).decode(errors="replace")
+        names: set[str] = set()
+        for line in listing.splitlines()[1:]:
+            columns = line.split()
+            if len(columns) >= 2:
+                names.add(columns[1].lower())
+            names.update(alias.lower() for alias in re.findall(r"\(([^ )]+) \d+\)", line))
+        _voices = frozenset(names)
+    return _voices
+
+
+def espeak_voice(language: str, voice: str, known: frozenset[str]) -> str:
+    """The espeak-ng voice for a Twilio `language` and `voice` attribute."""
+    tag = language.strip().replace("_", "-").lower()
+    if not _TAG.match(tag):
+        tag = DEFAULT_VOICE
+    base = tag.split("-")[0]
+    candidates = [_ALIASES.get(tag), tag, _ALIASES.get(base), base]
+    name = next((c for c in candidates if c and c in known), DEFAULT_VOICE)
+    return name + (FEMALE_VARIANT if _female(voice) else "")
+
+
+def _female(voice: str) -> bool:
+    lowered = voice.strip().lower()
+    if lowered in ("woman", "alice"):
+        return True
+    if lowered.startswith(("polly.", "google.")):
+        person = lowered.split(".", 1)[1].split("-")[0]
+        return person not in _MALE_POLLY
+    return False
+
+
+async def synthesize(text: str, language: str = "en-US", voice: str = "man") -> bytes:
+    """Speech for `text` as internal PCM (mono 16-bit 8 kHz). Empty text is no audio."""
+    text = " ".join(text.split())
+    if not text:
+        return b""
+    key = (text, language, voice)
+    if key in _cache:
+        _cache.move_to_end(key)
+        return _cache[key]
+    name = espeak_voice(language, voice, await voices())
+    # -b 1: the text is UTF-8 whatever the locale; --stdin: text never parsed as options.
+    wav = await _run(["-v", name, "-b", "1", "--stdout", "--stdin"], text.encode())
+    if not wav:
+        raise TtsError(f"espeak-ng produced no audio for voice {name}")
+    pcm = await asyncio.to_thread(audio.decode, wav)
+    _cache[key] = pcm
+    while len(_cache) > CACHE_ENTRIES:
+        _cache.popitem(last=False)
+    return pcm
