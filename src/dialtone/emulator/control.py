@@ -104,6 +104,37 @@ async def hangup(request: Request) -> JSONResponse:
     return JSONResponse({"call_sid": call.sid, "status": call.status})
 
 
+async def heard(request: Request) -> Response:
+    """What the simulated phone on this leg heard, as WAV (legs with audio only)."""
+    from dialtone.emulator.far_end import heard as heard_wav
+
+    call = _call(request)
+    if call is None:
+        return _error(404, "no such call")
+    wav = heard_wav(call)
+    if wav is None:
+        return _error(409, "this leg has no simulated phone with audio (real-time emulator only)")
+    return Response(wav, media_type="audio/x-wav")
+
+
+async def play(request: Request) -> JSONResponse:
+    """The simulated phone on this leg says an audio file: {Url: "file:///…" | "https://…"}."""
+    from dialtone.emulator.far_end import say_file
+
+    call = _call(request)
+    if call is None:
+        return _error(404, "no such call")
+    try:
+        url = str((await _body(request)).get("Url", ""))
+    except (ValueError, json.JSONDecodeError) as exc:
+        return _error(400, str(exc))
+    if not url.startswith(("http://", "https://", "file://")):
+        return _error(400, "Url must be an http(s) or file:// URL")
+    switch = _switch(request)
+    switch.spawn(say_file(switch, call, url), f"phone says {call.sid}")
+    return JSONResponse({"call_sid": call.sid, "url": url})
+
+
 async def list_phones(request: Request) -> JSONResponse:
     return JSONResponse(
         {"phones": [{"address": a, **b.to_json()} for a, b in _switch(request).phones.items()]}
@@ -174,6 +205,8 @@ def routes() -> list[Route]:
         Route("/emulator/calls/{sid}/events", events, methods=["GET"]),
         Route("/emulator/calls/{sid}/digits", digits, methods=["POST"]),
         Route("/emulator/calls/{sid}/hangup", hangup, methods=["POST"]),
+        Route("/emulator/calls/{sid}/heard.wav", heard, methods=["GET"]),
+        Route("/emulator/calls/{sid}/play", play, methods=["POST"]),
         Route("/emulator/phones", list_phones, methods=["GET"]),
         Route("/emulator/phones/{address}", put_phone, methods=["PUT"]),
         Route("/emulator/phones/{address}", delete_phone, methods=["DELETE"]),
