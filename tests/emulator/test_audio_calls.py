@@ -11,7 +11,7 @@ import pytest
 
 from dialtone.emulator.media import audio, tts
 from tests.conftest import IN_CI
-from tests.emulator.conftest import EXTERNAL_NUMBER, TWILIO_NUMBER, make_emulator
+from tests.emulator.conftest import make_emulator
 
 TEXT = "Thank you for calling. Please hold while we connect you."
 
