@@ -4,6 +4,7 @@ emulator's self-signed certificate, media over WebRTC on a non-loopback address.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import os
@@ -24,10 +25,12 @@ from twilio.jwt.access_token.grants import VoiceGrant
 
 from dialtone.emulator.app import create_app
 from dialtone.emulator.config import Credentials, EmulatorConfig
+from dialtone.emulator.media import audio, tts
 from dialtone.emulator.signaling.server import create_signaling_app
 from dialtone.emulator.switch import Switch
 from dialtone.emulator.tls import ensure_certificate, first_non_loopback_address
 from tests.conftest import IN_CI, Serve, _free_port, running, serving
+from tests.emulator.conftest import hooks  # noqa: F401 - the webhook app fixture
 
 ROOT = Path(__file__).resolve().parents[2]
 SDK = (
@@ -41,6 +44,7 @@ SDK = (
     / "dist"
     / "twilio.min.js"
 )
+MICROPHONE_TEXT = "This is the browser speaking into its microphone."
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -77,14 +81,21 @@ def _silent_wav() -> bytes:
 # Package scope: sync Playwright runs an event loop in this thread while it is open, which
 # would break later tests that use asyncio.run.
 @pytest.fixture(scope="package")
-def browser():
+def browser(tmp_path_factory):
     _require(os.path.exists(CHROMIUM), "Chromium is not installed (apt-get install chromium)")
     _require(SDK.exists(), "@twilio/voice-sdk is not installed (npm ci in src/dialtone/web)")
     _require(first_non_loopback_address() is not None, "no non-loopback interface for WebRTC")
+    _require(tts.available(), "espeak-ng is not installed (apt-get install espeak-ng)")
     from playwright.sync_api import sync_playwright
 
+    # The browser's microphone says a sentence over and over (Chromium's own fake device
+    # only beeps now and then).
+    microphone = tmp_path_factory.mktemp("microphone") / "speech.wav"
+    speech = asyncio.run(tts.synthesize(MICROPHONE_TEXT))
+    microphone.write_bytes(audio.to_wav(speech + audio.silence(0.5)))
+    args = [*CHROMIUM_ARGS, f"--use-file-for-fake-audio-capture={microphone}"]
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=args)
         yield chromium
         chromium.close()
 
@@ -122,6 +133,28 @@ class LiveEmulator:
     switch: Switch
     credentials: Credentials
     http: httpx.Client
+
+    def post(self, resource: str, data: dict) -> httpx.Response:
+        return self.http.post(f"{self.api}/{resource}", data=data)
+
+    def call(self, sid: str) -> dict:
+        return self.http.get(f"{self.api}/Calls/{sid}.json").json()
+
+    def calls(self, **filters: str) -> list[dict]:
+        return self.http.get(f"{self.api}/Calls.json", params=filters).json()["calls"]
+
+    def wait_status(
+        self,
+        sid: str,
+        statuses: tuple[str, ...] = ("completed", "busy", "failed", "no-answer", "canceled"),
+        timeout: float = 20.0,
+    ) -> dict:
+        deadline = time.monotonic() + timeout
+        while (call := self.call(sid))["status"] not in statuses:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"call {sid} is {call['status']}, expected {statuses}")
+            time.sleep(0.05)
+        return call
 
     def access_token(
         self,

@@ -1,0 +1,191 @@
+"""Calls with the real Voice SDK in Chromium: outgoing through a TwiML App, incoming via
+<Dial><Client>, two-way WebRTC audio, DTMF into <Gather>, reject and cancel."""
+
+import time
+
+import pytest
+from twilio.jwt.client import ClientCapabilityToken
+
+from dialtone.emulator.media import audio
+from tests.browser.conftest import MICROPHONE_TEXT, start, wait_event
+from tests.emulator.test_audio_calls import _pcm
+
+TWILIO_NUMBER = "+815031234567"
+PHONE = "+819059876543"
+
+
+@pytest.fixture
+def app(live_emulator, hooks):
+    """A TwiML App whose voice URL dials the number the browser asks for."""
+
+    def voice(request):
+        return f'<Response><Dial callerId="{TWILIO_NUMBER}"><Number>{request.form.get("To", "")}</Number></Dial></Response>'
+
+    response = live_emulator.post("Applications.json", {"VoiceUrl": hooks.on("/outgoing", voice)})
+    live_emulator.post("IncomingPhoneNumbers.json", {"PhoneNumber": TWILIO_NUMBER})
+    return response.json()["sid"]
+
+
+def _setup(page, emulator, token):
+    page.evaluate("([token, chunderw]) => window.setup(token, chunderw)", [token, emulator.signal])
+
+
+def _samples(page, label):
+    return page.evaluate("(label) => window.calls[label].samples", label)
+
+
+def _child(emulator, parent_sid):
+    (child,) = emulator.calls(ParentCallSid=parent_sid)
+    return child
+
+
+def test_outgoing_call_to_a_phone_with_audio_both_ways(page, live_emulator, app, hooks, tmp_path):
+    phone_says = tmp_path / "phone.wav"
+    phone_says.write_bytes(audio.to_wav(audio.tone(500, 3.0, 0.3)))
+    live_emulator.http.put(
+        f"/emulator/phones/{PHONE}", json={"answer_after": 1, "say_audio": f"file://{phone_says}"}
+    )
+    _setup(page, live_emulator, live_emulator.access_token("alice", application_sid=app))
+    start(page, f"window.connect({{To: '{PHONE}', note: 'from the test'}})")
+    (accepted,) = wait_event(page, "accept")
+    (request,) = hooks.wait("/outgoing")
+    # The TwiML App's request (seed 001's outgoing parameter set).
+    assert request.form["From"] == request.form["Caller"] == "client:alice"
+    assert request.form["To"] == PHONE
+    assert request.form["Direction"] == "inbound"
+    assert request.form["ApplicationSid"] == app
+    assert request.form["note"] == "from the test"
+    parent = accepted["sid"]
+    assert parent == request.form["CallSid"]
+    time.sleep(4)
+    samples = _samples(page, "outgoing")
+    assert max(s["packetsReceived"] for s in samples) > 50
+    assert max(s["packetsSent"] for s in samples) > 50
+    assert max(s["audioOutputLevel"] for s in samples) > 0  # the phone's tone reached the browser
+    start(page, "window.calls.outgoing.disconnect()")
+    wait_event(page, "disconnect")
+    assert live_emulator.wait_status(parent)["status"] == "completed"
+    child = _child(live_emulator, parent)
+    assert live_emulator.wait_status(child["sid"])["status"] == "completed"
+    heard = _pcm(live_emulator.http.get(f"/emulator/calls/{child['sid']}/heard.wav").content)
+    assert audio.voiced_seconds(heard) > 0.5, "the browser's microphone did not reach the phone"
+
+
+def test_incoming_call_from_a_phone_via_dial_client(page, live_emulator, hooks, capsys):
+    live_emulator.post(
+        "IncomingPhoneNumbers.json",
+        {
+            "PhoneNumber": TWILIO_NUMBER,
+            "VoiceUrl": hooks.on(
+                "/incoming",
+                '<Response><Dial timeout="60"><Client><Identity>alice</Identity><Parameter name="ticket" value="42"/></Client></Dial></Response>',
+            ),
+        },
+    )
+    _setup(page, live_emulator, live_emulator.access_token("alice"))
+    start(page, "window.device.register()")
+    wait_event(page, "registered")
+    placed = time.time()
+    call = live_emulator.http.post(
+        "/emulator/calls", data={"From": PHONE, "To": TWILIO_NUMBER}
+    ).json()
+    (incoming,) = wait_event(page, "incoming")
+    latency_ms = incoming["t"] - placed * 1000
+    with capsys.disabled():
+        print(f"\n[setup latency] phone dials -> browser 'incoming': {latency_ms:.0f} ms")
+    assert incoming["from"] == PHONE
+    assert incoming["params"] == {"ticket": "42"}
+    child = _child(live_emulator, call["sid"])
+    assert incoming["sid"] == child["sid"]
+    start(page, "window.calls.incoming.accept()")
+    wait_event(page, "accept")
+    live_emulator.wait_status(child["sid"], ("in-progress",))
+    time.sleep(3)
+    samples = _samples(page, "incoming")
+    assert max(s["packetsReceived"] for s in samples) > 50
+    heard = _pcm(live_emulator.http.get(f"/emulator/calls/{call['sid']}/heard.wav").content)
+    assert audio.voiced_seconds(heard) > 0.5, "the browser's microphone did not reach the caller"
+    # The phone hangs up: the browser's call disconnects.
+    live_emulator.http.post(f"/emulator/calls/{call['sid']}/hangup")
+    wait_event(page, "disconnect")
+    assert live_emulator.wait_status(child["sid"])["status"] == "completed"
+
+
+def test_incoming_call_rejected_in_the_browser(page, live_emulator, hooks):
+    live_emulator.post(
+        "IncomingPhoneNumbers.json",
+        {
+            "PhoneNumber": TWILIO_NUMBER,
+            "VoiceUrl": hooks.on(
+                "/incoming",
+                '<Response><Dial action="/dialed"><Client>alice</Client></Dial></Response>',
+            ),
+        },
+    )
+    hooks.on("/dialed", "<Response/>")
+    _setup(page, live_emulator, live_emulator.access_token("alice"))
+    start(page, "window.device.register()")
+    wait_event(page, "registered")
+    live_emulator.http.post("/emulator/calls", data={"From": PHONE, "To": TWILIO_NUMBER})
+    wait_event(page, "incoming")
+    start(page, "window.calls.incoming.reject()")
+    (action,) = hooks.wait("/dialed", timeout=20)
+    assert action.form["DialCallStatus"] == "busy"
+
+
+def test_incoming_call_canceled_before_answer(page, live_emulator, hooks):
+    live_emulator.post(
+        "IncomingPhoneNumbers.json",
+        {
+            "PhoneNumber": TWILIO_NUMBER,
+            "VoiceUrl": hooks.on(
+                "/incoming", "<Response><Dial><Client>alice</Client></Dial></Response>"
+            ),
+        },
+    )
+    _setup(page, live_emulator, live_emulator.access_token("alice"))
+    start(page, "window.device.register()")
+    wait_event(page, "registered")
+    call = live_emulator.http.post(
+        "/emulator/calls", data={"From": PHONE, "To": TWILIO_NUMBER}
+    ).json()
+    wait_event(page, "incoming")
+    live_emulator.http.post(f"/emulator/calls/{call['sid']}/hangup")
+    wait_event(page, "cancel")
+    child = _child(live_emulator, call["sid"])
+    assert live_emulator.wait_status(child["sid"])["status"] == "canceled"
+
+
+def test_dtmf_from_the_browser_reaches_a_gather(page, live_emulator, hooks):
+    gather = '<Response><Gather action="/gathered" numDigits="3"><Say>Enter your code.</Say></Gather></Response>'
+    app = live_emulator.post(
+        "Applications.json", {"VoiceUrl": hooks.on("/outgoing", gather)}
+    ).json()["sid"]
+    hooks.on("/gathered", "<Response><Say>Thanks.</Say></Response>")
+    _setup(page, live_emulator, live_emulator.access_token("alice", application_sid=app))
+    start(page, "window.connect({})")
+    wait_event(page, "accept")
+    time.sleep(1)
+    page.evaluate("window.calls.outgoing.sendDigits('123')")
+    (action,) = hooks.wait("/gathered", timeout=20)
+    assert action.form["Digits"] == "123"
+
+
+def test_the_legacy_capability_token_places_and_receives_calls(page, live_emulator, hooks, app):
+    creds = live_emulator.credentials
+    capability = ClientCapabilityToken(creds.account_sid, creds.auth_token)
+    capability.allow_client_incoming("legacy_bob")
+    capability.allow_client_outgoing(app, line="seed")
+    live_emulator.http.put(
+        f"/emulator/phones/{PHONE}", json={"answer_after": 0.5, "hangup_after": 2}
+    )
+    _setup(page, live_emulator, capability.to_jwt())
+    start(page, "window.device.register()")
+    wait_event(page, "registered")
+    start(page, f"window.connect({{To: '{PHONE}'}})")
+    wait_event(page, "accept")
+    (request,) = hooks.wait("/outgoing")
+    assert request.form["From"] == "client:legacy_bob"
+    assert request.form["line"] == "seed"  # appParams from the token
+    wait_event(page, "disconnect", timeout=20)  # the phone hangs up after 2 s
+    assert MICROPHONE_TEXT
