@@ -206,8 +206,7 @@ def live_emulator(tmp_path) -> Iterator[LiveEmulator]:
         yield LiveEmulator(base, f"localhost:{signal_port}", switch, credentials, http)
 
 
-@pytest.fixture
-def page(browser, web_base):
+def _open_page(browser, web_base):
     context = browser.new_context()
     tab = context.new_page()
     errors: list[str] = []
@@ -224,6 +223,21 @@ def page(browser, web_base):
     tab.on("websocket", on_websocket)
     tab.signal_frames = frames
     tab.goto(web_base + "/")
+    return context, tab, errors
+
+
+@pytest.fixture
+def page(browser, web_base):
+    context, tab, errors = _open_page(browser, web_base)
+    yield tab
+    context.close()
+    assert errors == [], errors
+
+
+@pytest.fixture
+def second_page(browser, web_base):
+    """Another browser profile: a second person."""
+    context, tab, errors = _open_page(browser, web_base)
     yield tab
     context.close()
     assert errors == [], errors

@@ -7,7 +7,7 @@ import pytest
 from twilio.jwt.client import ClientCapabilityToken
 
 from dialtone.emulator.media import audio
-from tests.browser.conftest import MICROPHONE_TEXT, start, wait_event
+from tests.browser.conftest import start, wait_event
 from tests.emulator.test_audio_calls import _pcm
 
 TWILIO_NUMBER = "+815031234567"
@@ -188,4 +188,107 @@ def test_the_legacy_capability_token_places_and_receives_calls(page, live_emulat
     assert request.form["From"] == "client:legacy_bob"
     assert request.form["line"] == "seed"  # appParams from the token
     wait_event(page, "disconnect", timeout=20)  # the phone hangs up after 2 s
-    assert MICROPHONE_TEXT
+
+
+def test_a_person_in_a_browser_is_the_external_phone(page, second_page, live_emulator, hooks):
+    """The emulator gives a page a token for an external number; that page calls our number,
+    which rings alice's browser: two people talk through the emulator."""
+    live_emulator.post(
+        "IncomingPhoneNumbers.json",
+        {
+            "PhoneNumber": TWILIO_NUMBER,
+            "VoiceUrl": hooks.on(
+                "/incoming", "<Response><Dial><Client>alice</Client></Dial></Response>"
+            ),
+        },
+    )
+    _setup(page, live_emulator, live_emulator.access_token("alice"))
+    start(page, "window.device.register()")
+    wait_event(page, "registered")
+    phone = live_emulator.http.post(f"/emulator/phones/{PHONE}/token").json()
+    assert phone["identity"] == "phone.819059876543"
+    _setup(second_page, live_emulator, phone["token"])
+    start(second_page, "window.device.register()")
+    wait_event(second_page, "registered")
+    start(second_page, "window.connect({To: '050-3123-4567'})")  # dialled as a person would
+    (incoming,) = wait_event(page, "incoming")
+    assert incoming["from"] == PHONE
+    start(page, "window.calls.incoming.accept()")
+    wait_event(page, "accept")
+    wait_event(second_page, "accept")
+    time.sleep(3)
+    assert max(s["packetsReceived"] for s in _samples(page, "incoming")) > 50
+    assert max(s["packetsReceived"] for s in _samples(second_page, "outgoing")) > 50
+    assert max(s["audioOutputLevel"] for s in _samples(second_page, "outgoing")) > 0
+    start(second_page, "window.calls.outgoing.disconnect()")
+    wait_event(page, "disconnect")
+    (call,) = live_emulator.calls(To=TWILIO_NUMBER)
+    assert call["from"] == PHONE and call["direction"] == "inbound"
+    assert live_emulator.wait_status(call["sid"])["status"] == "completed"
+
+
+def test_calls_to_the_number_ring_the_browser_phone(page, second_page, live_emulator, app):
+    phone = live_emulator.http.post(f"/emulator/phones/{PHONE}/token").json()
+    _setup(second_page, live_emulator, phone["token"])
+    start(second_page, "window.device.register()")
+    wait_event(second_page, "registered")
+    _setup(page, live_emulator, live_emulator.access_token("alice", application_sid=app))
+    start(page, f"window.connect({{To: '{PHONE}'}})")
+    (incoming,) = wait_event(second_page, "incoming")
+    assert incoming["from"] == TWILIO_NUMBER  # the app's callerId
+    start(second_page, "window.calls.incoming.accept()")
+    wait_event(page, "accept")
+    time.sleep(2)
+    assert max(s["packetsReceived"] for s in _samples(page, "outgoing")) > 30
+    start(page, "window.calls.outgoing.disconnect()")
+    wait_event(second_page, "disconnect")
+
+
+def test_every_device_of_an_identity_rings_and_the_first_answer_wins(
+    page, second_page, live_emulator, hooks
+):
+    live_emulator.post(
+        "IncomingPhoneNumbers.json",
+        {
+            "PhoneNumber": TWILIO_NUMBER,
+            "VoiceUrl": hooks.on(
+                "/incoming", "<Response><Dial><Client>alice</Client></Dial></Response>"
+            ),
+        },
+    )
+    for tab in (page, second_page):
+        _setup(tab, live_emulator, live_emulator.access_token("alice"))
+        start(tab, "window.device.register()")
+        wait_event(tab, "registered")
+    assert live_emulator.switch.devices.identities() == {"alice": 2}
+    call = live_emulator.http.post(
+        "/emulator/calls", data={"From": PHONE, "To": TWILIO_NUMBER}
+    ).json()
+    wait_event(page, "incoming")
+    wait_event(second_page, "incoming")
+    start(second_page, "window.calls.incoming.accept()")
+    wait_event(second_page, "accept")
+    wait_event(page, "cancel")  # the other device stops ringing
+    live_emulator.http.post(f"/emulator/calls/{call['sid']}/hangup")
+    wait_event(second_page, "disconnect")
+
+
+def test_call_messages_are_acknowledged(page, live_emulator, hooks):
+    app = live_emulator.post(
+        "Applications.json",
+        {
+            "VoiceUrl": hooks.on(
+                "/outgoing", '<Response><Pause length="10"/><Say>x</Say></Response>'
+            )
+        },
+    ).json()["sid"]
+    _setup(page, live_emulator, live_emulator.access_token("alice", application_sid=app))
+    start(page, "window.connect({})")
+    wait_event(page, "ringing")  # the CallSid has arrived
+    page.evaluate("""() => {
+        const call = window.calls.outgoing;
+        call.on("messageSent", (m) => window.events.push({type: "messageSent", sid: m.voiceEventSid}));
+        window.sentSid = call.sendMessage({content: {hello: "world"}, messageType: "user-defined-message"});
+    }""")
+    (sent,) = wait_event(page, "messageSent")
+    assert sent["sid"] == page.evaluate("window.sentSid")

@@ -135,6 +135,38 @@ async def play(request: Request) -> JSONResponse:
     return JSONResponse({"call_sid": call.sid, "url": url})
 
 
+async def phone_token(request: Request) -> JSONResponse:
+    """A token for a browser page to be this external phone: calls to the number ring that
+    page, and calls it places come from the number."""
+    from twilio.jwt.access_token import AccessToken
+    from twilio.jwt.access_token.grants import VoiceGrant
+
+    from dialtone.emulator.signaling.devices import phone_identity
+
+    try:
+        number = _e164(request.path_params["address"], "number")
+    except ValueError as exc:
+        return _error(400, str(exc))
+    switch = _switch(request)
+    if switch.number_for(number) is not None:
+        return _error(
+            409, f"{number} is one of the account's Twilio numbers, not an external phone"
+        )
+    credentials = switch.credentials
+    identity = phone_identity(number)
+    token = AccessToken(
+        credentials.account_sid,
+        credentials.api_key,
+        credentials.api_secret,
+        identity=identity,
+        ttl=3600,
+    )
+    token.add_grant(VoiceGrant(incoming_allow=True))
+    return JSONResponse(
+        {"number": number, "identity": identity, "token": token.to_jwt(), "ttl": 3600}
+    )
+
+
 async def list_phones(request: Request) -> JSONResponse:
     return JSONResponse(
         {"phones": [{"address": a, **b.to_json()} for a, b in _switch(request).phones.items()]}
@@ -209,6 +241,7 @@ def routes() -> list[Route]:
         Route("/emulator/calls/{sid}/play", play, methods=["POST"]),
         Route("/emulator/phones", list_phones, methods=["GET"]),
         Route("/emulator/phones/{address}", put_phone, methods=["PUT"]),
+        Route("/emulator/phones/{address}/token", phone_token, methods=["POST"]),
         Route("/emulator/phones/{address}", delete_phone, methods=["DELETE"]),
         Route("/emulator/events", stream, methods=["GET"]),
     ]

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import logging
 import math
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from dialtone import logs, phone
@@ -31,7 +31,7 @@ from dialtone.emulator.far_end import attach_phone_audio, release, say_file
 from dialtone.emulator.params import call_params
 from dialtone.emulator.phones import Behaviour, PhoneBook
 from dialtone.emulator.resources import Application, IncomingPhoneNumber, Recording, VoiceConfig
-from dialtone.emulator.signaling.devices import DeviceRegistry
+from dialtone.emulator.signaling.devices import DeviceRegistry, phone_identity
 from dialtone.emulator.webhooks import FetchError, WebhookClient
 
 log = logging.getLogger("dialtone.emulator")
@@ -136,6 +136,7 @@ class Switch:
         to: str,
         forwarded_from: str | None = None,
         hangup_after: float | None = None,
+        far_end: Callable[[Call], None] | None = None,
     ) -> Call:
         """A phone calls one of our numbers ("A CALL COMES IN")."""
         number = self.number_for(to)
@@ -161,7 +162,9 @@ class Switch:
             forwarded_from=forwarded_from,
         )
         self.add_call(call)
-        attach_phone_audio(self, call)  # the calling phone
+        if far_end is not None:
+            far_end(call)  # a person calling from a browser
+        attach_phone_audio(self, call)  # else the simulated calling phone
         call.set_status(RINGING)
         call.task = self.spawn(self.run_inbound_call(call), f"call {call.sid}")
         if hangup_after is not None:
@@ -205,8 +208,9 @@ class Switch:
         """Ring the far end of an outgoing leg; IN_PROGRESS once answered, else a final status."""
         behaviour = self.phones.get(call.to)
         self.status_callback(call, "initiated")
-        if call.to.startswith("client:"):
-            devices = [d for d in self.devices.devices(call.to[7:]) if d.registered]
+        identity = call.to[7:] if call.to.startswith("client:") else phone_identity(call.to)
+        if identity:
+            devices = [d for d in self.devices.devices(identity) if d.registered]
             if devices:
                 from dialtone.emulator.signaling.legs import ring_devices
 

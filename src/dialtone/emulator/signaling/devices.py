@@ -9,6 +9,24 @@ if TYPE_CHECKING:
     from dialtone.emulator.signaling.pstream import SignalingSession
 
 
+# A person can be an external phone from a browser: the emulator gives that page a token for
+# this identity, and calls to the number ring it instead of a simulated phone.
+PHONE_PREFIX = "phone."
+
+
+def phone_identity(number: str) -> str | None:
+    """`phone.819059876543` for `+819059876543`; None for anything but an E.164 number."""
+    if number.startswith("+") and number[1:].isdigit():
+        return PHONE_PREFIX + number[1:]
+    return None
+
+
+def phone_number(identity: str | None) -> str | None:
+    if identity and identity.startswith(PHONE_PREFIX) and identity[len(PHONE_PREFIX) :].isdigit():
+        return "+" + identity[len(PHONE_PREFIX) :]
+    return None
+
+
 class DeviceRegistry:
     def __init__(self) -> None:
         self._by_identity: dict[str, set[SignalingSession]] = defaultdict(set)

@@ -106,6 +106,54 @@ async def start_outgoing(
     return call
 
 
+async def start_phone_call(
+    session: SignalingSession, temporary_sid: str, offer: str, params: dict[str, str]
+) -> Call | None:
+    """A person on a browser "external phone" dials a number: a phone call into Twilio."""
+    from dialtone import phone
+    from dialtone.emulator.media import LegAudio, RtcLeg
+    from dialtone.emulator.signaling.devices import phone_number
+    from dialtone.emulator.switch import RoutingError
+
+    switch = session.switch
+    caller = phone_number(session.identity)
+    assert caller is not None
+
+    async def refuse(code: int, message: str) -> None:
+        await session.send(
+            "hangup", {"callsid": temporary_sid, "error": {"code": code, "message": message}}
+        )
+
+    try:
+        to = phone.to_e164(params.get("To", ""), phone.region_of(caller))
+    except phone.InvalidNumber as exc:
+        await refuse(31404, str(exc))
+        return None
+    audio = LegAudio()
+    rtc = RtcLeg(audio, switch.config.media_address)
+    try:
+        answer = await rtc.accept_offer(offer)
+    except Exception:
+        await rtc.close()
+        await refuse(53400, "bad SDP offer")
+        return None
+
+    def far_end(call: Call) -> None:
+        _attach(call, session, rtc, audio)
+        call.on_answer = lambda: switch.spawn(
+            session.send("answer", {"callsid": call.sid, "sdp": answer}), f"answer {call.sid}"
+        )
+
+    try:
+        call = switch.place_inbound_call(caller, to, far_end=far_end)
+    except RoutingError as exc:
+        await rtc.close()
+        await refuse(31404, exc.message)  # not one of our numbers: "not found"
+        return None
+    await session.send("ringing", {"callsid": call.sid})
+    return call
+
+
 async def ring_devices(call: Call, sessions: list[SignalingSession], timeout: float) -> str:
     """Ring every registered device of `call.to`; the first `answer` wins, the rest get `cancel`.
     Returns IN_PROGRESS once answered, else BUSY (rejected) or NO_ANSWER."""

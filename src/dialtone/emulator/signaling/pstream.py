@@ -19,6 +19,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from dialtone import logs
 from dialtone.emulator.client_tokens import ClientGrant, TokenError, verify
+from dialtone.emulator.signaling.devices import phone_number
 
 if TYPE_CHECKING:
     from dialtone.emulator.call import Call
@@ -186,6 +187,15 @@ class SignalingSession:
             await self.send(
                 "hangup", {"callsid": callsid, "error": {"code": 31005, "message": "cannot resume"}}
             )
+            return
+        if phone_number(self.identity):
+            from dialtone.emulator.signaling.legs import start_phone_call
+
+            twilio = payload.get("twilio") or {}
+            params = dict(parse_qsl(str(twilio.get("params", "")), keep_blank_values=True))
+            call = await start_phone_call(self, callsid, str(payload.get("sdp", "")), params)
+            if call is not None:
+                self.aliases[callsid] = call.sid
             return
         if self.grant is None or not self.grant.outgoing_application_sid:
             await self.send(
