@@ -38,6 +38,19 @@ class Webhooks:
     status_callback_method: str = "POST"
     status_callback_events: frozenset[str] = frozenset({"completed"})
 
+    @classmethod
+    def of(cls, config: Any, **overrides: Any) -> Webhooks:
+        """The voice URLs of an IncomingPhoneNumber or Application."""
+        values = {
+            "url": config.voice_url,
+            "method": config.voice_method,
+            "fallback_url": config.voice_fallback_url,
+            "fallback_method": config.voice_fallback_method,
+            "status_callback": config.status_callback,
+            "status_callback_method": config.status_callback_method,
+        }
+        return cls(**{**values, **overrides})
+
 
 @dataclass
 class Call:

@@ -164,13 +164,9 @@ async def create(request: Request) -> JSONResponse:
                 21218, f"ApplicationSid {application_sid[:40]} is not an application"
             )
         # The app's URLs win over the request's (reference §6.1).
-        hooks = Webhooks(
-            url=application.voice_url,
-            method=application.voice_method,
-            fallback_url=application.voice_fallback_url,
-            fallback_method=application.voice_fallback_method,
+        hooks = Webhooks.of(
+            application,
             status_callback=application.status_callback or hooks.status_callback,
-            status_callback_method=application.status_callback_method,
             status_callback_events=hooks.status_callback_events,
         )
     call = Call(

@@ -63,14 +63,7 @@ async def start_outgoing(
         direction=INBOUND,
         from_=f"client:{grant.identity}",
         to=to,
-        webhooks=Webhooks(
-            url=application.voice_url,
-            method=application.voice_method,
-            fallback_url=application.voice_fallback_url,
-            fallback_method=application.voice_fallback_method,
-            status_callback=application.status_callback,
-            status_callback_method=application.status_callback_method,
-        ),
+        webhooks=Webhooks.of(application),
         application_sid=application.sid,
         custom_params=params,
     )
