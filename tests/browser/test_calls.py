@@ -292,3 +292,32 @@ def test_call_messages_are_acknowledged(page, live_emulator, hooks):
     }""")
     (sent,) = wait_event(page, "messageSent")
     assert sent["sid"] == page.evaluate("window.sentSid")
+
+
+def test_answer_on_bridge_delays_accept_until_the_phone_answers(page, live_emulator, hooks):
+    twiml = f'<Response><Dial answerOnBridge="true"><Number>{PHONE}</Number></Dial></Response>'
+    app = live_emulator.post(
+        "Applications.json", {"VoiceUrl": hooks.on("/outgoing", twiml)}
+    ).json()["sid"]
+    live_emulator.http.put(f"/emulator/phones/{PHONE}", json={"answer_after": 3, "hangup_after": 1})
+    _setup(page, live_emulator, live_emulator.access_token("alice", application_sid=app))
+    start(page, "window.connect({})")
+    (ringing,) = wait_event(page, "ringing")
+    (accepted,) = wait_event(page, "accept")
+    # "answerOnBridge: the inbound leg keeps ringing until the callee answers"
+    assert accepted["t"] - ringing["t"] >= 2500
+    wait_event(page, "disconnect", timeout=20)
+
+
+def test_without_answer_on_bridge_the_browser_is_answered_at_once(page, live_emulator, hooks):
+    twiml = f"<Response><Dial><Number>{PHONE}</Number></Dial></Response>"
+    app = live_emulator.post(
+        "Applications.json", {"VoiceUrl": hooks.on("/outgoing", twiml)}
+    ).json()["sid"]
+    live_emulator.http.put(f"/emulator/phones/{PHONE}", json={"answer_after": 3, "hangup_after": 1})
+    _setup(page, live_emulator, live_emulator.access_token("alice", application_sid=app))
+    start(page, "window.connect({})")
+    (ringing,) = wait_event(page, "ringing")
+    (accepted,) = wait_event(page, "accept")
+    assert accepted["t"] - ringing["t"] < 2000
+    wait_event(page, "disconnect", timeout=20)
