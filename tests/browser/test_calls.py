@@ -30,6 +30,12 @@ def _setup(page, emulator, token):
     page.evaluate("([token, chunderw]) => window.setup(token, chunderw)", [token, emulator.signal])
 
 
+def _registered(page, emulator, token):
+    _setup(page, emulator, token)
+    start(page, "window.device.register()")
+    wait_event(page, "registered")
+
+
 def _samples(page, label):
     return page.evaluate("(label) => window.calls[label].samples", label)
 
@@ -82,9 +88,7 @@ def test_incoming_call_from_a_phone_via_dial_client(page, live_emulator, hooks, 
             ),
         },
     )
-    _setup(page, live_emulator, live_emulator.access_token("alice"))
-    start(page, "window.device.register()")
-    wait_event(page, "registered")
+    _registered(page, live_emulator, live_emulator.access_token("alice"))
     placed = time.time()
     call = live_emulator.http.post(
         "/emulator/calls", data={"From": PHONE, "To": TWILIO_NUMBER}
@@ -123,9 +127,7 @@ def test_incoming_call_rejected_in_the_browser(page, live_emulator, hooks):
         },
     )
     hooks.on("/dialed", "<Response/>")
-    _setup(page, live_emulator, live_emulator.access_token("alice"))
-    start(page, "window.device.register()")
-    wait_event(page, "registered")
+    _registered(page, live_emulator, live_emulator.access_token("alice"))
     live_emulator.http.post("/emulator/calls", data={"From": PHONE, "To": TWILIO_NUMBER})
     wait_event(page, "incoming")
     start(page, "window.calls.incoming.reject()")
@@ -143,9 +145,7 @@ def test_incoming_call_canceled_before_answer(page, live_emulator, hooks):
             ),
         },
     )
-    _setup(page, live_emulator, live_emulator.access_token("alice"))
-    start(page, "window.device.register()")
-    wait_event(page, "registered")
+    _registered(page, live_emulator, live_emulator.access_token("alice"))
     call = live_emulator.http.post(
         "/emulator/calls", data={"From": PHONE, "To": TWILIO_NUMBER}
     ).json()
@@ -179,9 +179,7 @@ def test_the_legacy_capability_token_places_and_receives_calls(page, live_emulat
     live_emulator.http.put(
         f"/emulator/phones/{PHONE}", json={"answer_after": 0.5, "hangup_after": 2}
     )
-    _setup(page, live_emulator, capability.to_jwt())
-    start(page, "window.device.register()")
-    wait_event(page, "registered")
+    _registered(page, live_emulator, capability.to_jwt())
     start(page, f"window.connect({{To: '{PHONE}'}})")
     wait_event(page, "accept")
     (request,) = hooks.wait("/outgoing")
@@ -202,14 +200,10 @@ def test_a_person_in_a_browser_is_the_external_phone(page, second_page, live_emu
             ),
         },
     )
-    _setup(page, live_emulator, live_emulator.access_token("alice"))
-    start(page, "window.device.register()")
-    wait_event(page, "registered")
+    _registered(page, live_emulator, live_emulator.access_token("alice"))
     phone = live_emulator.http.post(f"/emulator/phones/{PHONE}/token").json()
     assert phone["identity"] == "phone.819059876543"
-    _setup(second_page, live_emulator, phone["token"])
-    start(second_page, "window.device.register()")
-    wait_event(second_page, "registered")
+    _registered(second_page, live_emulator, phone["token"])
     start(second_page, "window.connect({To: '050-3123-4567'})")  # dialled as a person would
     (incoming,) = wait_event(page, "incoming")
     assert incoming["from"] == PHONE
@@ -229,9 +223,7 @@ def test_a_person_in_a_browser_is_the_external_phone(page, second_page, live_emu
 
 def test_calls_to_the_number_ring_the_browser_phone(page, second_page, live_emulator, app):
     phone = live_emulator.http.post(f"/emulator/phones/{PHONE}/token").json()
-    _setup(second_page, live_emulator, phone["token"])
-    start(second_page, "window.device.register()")
-    wait_event(second_page, "registered")
+    _registered(second_page, live_emulator, phone["token"])
     _setup(page, live_emulator, live_emulator.access_token("alice", application_sid=app))
     start(page, f"window.connect({{To: '{PHONE}'}})")
     (incoming,) = wait_event(second_page, "incoming")
@@ -257,9 +249,7 @@ def test_every_device_of_an_identity_rings_and_the_first_answer_wins(
         },
     )
     for tab in (page, second_page):
-        _setup(tab, live_emulator, live_emulator.access_token("alice"))
-        start(tab, "window.device.register()")
-        wait_event(tab, "registered")
+        _registered(tab, live_emulator, live_emulator.access_token("alice"))
     assert live_emulator.switch.devices.identities() == {"alice": 2}
     call = live_emulator.http.post(
         "/emulator/calls", data={"From": PHONE, "To": TWILIO_NUMBER}
