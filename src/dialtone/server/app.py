@@ -14,7 +14,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from dialtone.server import webhooks
+from dialtone.server import history, webhooks
+from dialtone.server.auth import NotAuthenticated, identity_of
 from dialtone.server.config import Settings
 from dialtone.server.db import Database
 from dialtone.server.history import CallHistory
@@ -52,6 +53,29 @@ async def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok", "database": "ok"})
 
 
+async def recent_calls(request: Request) -> JSONResponse:
+    """`GET /twilio/calls`: the signed-in line's call history (Bearer: its accessToken)."""
+    services: Services = request.app.state.services
+    try:
+        identity = identity_of(services.settings, request.headers.get("authorization"))
+    except NotAuthenticated as exc:
+        return JSONResponse(
+            {"error": str(exc)}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
+        )
+
+    def load() -> list[dict] | None:
+        line = services.registry.by_client_name(identity)
+        return None if line is None else history.recent_calls(services.db, line.phone_number)
+
+    try:
+        calls = await run_in_threadpool(load)
+    except Exception:
+        return JSONResponse({"error": "the service is temporarily unavailable"}, status_code=503)
+    if calls is None:
+        return JSONResponse({"error": "this line no longer exists"}, status_code=401)
+    return JSONResponse({"calls": calls}, headers={"Cache-Control": "no-store"})
+
+
 async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"success": False, "error": "internal error"}, status_code=500)
 
@@ -87,6 +111,7 @@ def create_app(
             webhooks.twilio_webhook("status_callback", webhooks.status_callback),
             methods=webhook_methods,
         ),
+        Route("/twilio/calls", recent_calls, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
     ]
     middleware = []
@@ -96,7 +121,7 @@ def create_app(
                 CORSMiddleware,
                 allow_origins=list(settings.cors_origins),
                 allow_methods=["GET", "POST"],
-                allow_headers=["Content-Type"],
+                allow_headers=["Content-Type", "Authorization"],
                 max_age=600,
             )
         )

@@ -126,6 +126,34 @@ class CallHistory:
                     raise
         return False
 
+    def note(self, call_sid: str, line_number: str, from_: str, to: str, direction: str) -> None:
+        """What the TwiML webhook learned (whose line, the number really dialled), so history
+        is right even before (or without) status callbacks; they update it later."""
+        if not _CALL_SID.match(call_sid):
+            return
+        now = utcnow()
+        try:
+            with self.db.session() as session:
+                call = session.get(Call, call_sid)
+                if call is None:
+                    session.add(
+                        Call(
+                            call_sid=call_sid,
+                            line_number=line_number,
+                            from_=from_[:300],
+                            to=to[:300],
+                            direction=direction[:32],
+                            status="ringing",
+                            last_sequence_number=-1,
+                            started_at=now,
+                            updated_at=now,
+                        )
+                    )
+                else:
+                    call.line_number, call.to = line_number, to[:300]
+        except IntegrityError:
+            pass  # a status callback created the row at the same moment; it carries the same call
+
     @staticmethod
     def _line_of(session: Session, params: Mapping[str, str]) -> str | None:
         """The line of a call: its client caller, else our number it reached or left from."""
@@ -146,3 +174,39 @@ class CallHistory:
             session.scalars(select(Line.phone_number).where(Line.phone_number.in_(candidates)))
         )
         return next((number for number in candidates if number in found), None)
+
+
+def recent_calls(db: Database, line_number: str, limit: int = 50) -> list[dict]:
+    """The line's calls, newest first, as a phone shows them: which way, the other party,
+    how it ended and how long it lasted (parent legs only)."""
+    with db.session() as session:
+        calls = session.scalars(
+            select(Call)
+            .where(Call.line_number == line_number, Call.parent_call_sid.is_(None))
+            .order_by(Call.started_at.desc())
+            .limit(limit)
+        ).all()
+        children = {
+            c.parent_call_sid: c
+            for c in session.scalars(
+                select(Call).where(Call.parent_call_sid.in_([c.call_sid for c in calls]))
+            )
+        }
+    entries = []
+    for call in calls:
+        outgoing = call.from_.startswith("client:")
+        child = children.get(call.call_sid)
+        other = call.to if outgoing else call.from_
+        if outgoing and child is not None and child.to.startswith("+"):
+            other = child.to
+        entries.append(
+            {
+                "callSid": call.call_sid,
+                "direction": "outgoing" if outgoing else "incoming",
+                "number": other,
+                "status": call.status,
+                "duration": call.duration,
+                "startedAt": call.started_at.isoformat(),
+            }
+        )
+    return entries

@@ -114,6 +114,26 @@ def twilio_webhook(name: str, handler: Handler) -> Callable[[Request], object]:
     return endpoint
 
 
+def _note(services: Services, params: Params, line_number: str, to: str) -> None:
+    """Call history from the webhook itself; never worth failing the call over."""
+    try:
+        services.history.note(
+            params.get("CallSid", ""),
+            line_number,
+            params.get("From", ""),
+            to,
+            params.get("Direction", "inbound"),
+        )
+    except Exception as exc:
+        logs.event(
+            log,
+            "history_note_failed",
+            level=logging.WARNING,
+            call_sid=params.get("CallSid", "")[:34],
+            error=type(exc).__name__,
+        )
+
+
 def _refused(exc: Refusal, **fields: object) -> tuple[str, dict]:
     return twiml.refuse(exc.spoken), {"outcome": "refused", "reason": exc.reason, **fields}
 
@@ -133,6 +153,7 @@ def call_incoming(services: Services, params: Params) -> tuple[str, dict]:
             ),
             to=called[:32],
         )
+    _note(services, params, line.phone_number, line.phone_number)
     return twiml.dial_client(line.client_name), {
         "outcome": "dial_client",
         "to": line.phone_number,
@@ -190,6 +211,7 @@ def call_outgoing(services: Services, params: Params) -> tuple[str, dict]:
         other = services.registry.by_number(destination)
         if other is not None:
             # Another of our lines: ring its browser directly, no phone network involved.
+            _note(services, params, line.phone_number, destination)
             return twiml.dial_client(other.client_name, caller_id=line.phone_number), {
                 "outcome": "dial_client",
                 "from": line.phone_number,
@@ -209,6 +231,7 @@ def call_outgoing(services: Services, params: Params) -> tuple[str, dict]:
             )
     except Refusal as exc:
         return _refused(exc, client=params.get("From", "")[:300])
+    _note(services, params, line.phone_number, destination)
     return twiml.dial_number(destination, caller_id=line.phone_number), {
         "outcome": "dial_number",
         "from": line.phone_number,
