@@ -220,6 +220,7 @@ def cmd_dev(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> None:
         env[name] = development_values()[name]
     env.setdefault("DIALTONE_PUBLIC_URL", f"http://{args.host}:{args.port}")
     env.setdefault("DIALTONE_DEFAULT_REGION", "JP")
+    env.setdefault("DIALTONE_VOICE_SIGNALING", f"localhost:{args.signal_port}")
     settings = _settings(env)
 
     password = env.get("DIALTONE_DEV_PASSWORD") or secrets.token_urlsafe(9)

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from dialtone.server import history, webhooks
+from dialtone.server import history, web, webhooks
 from dialtone.server.auth import NotAuthenticated, identity_of
 from dialtone.server.config import Settings
 from dialtone.server.db import Database
@@ -22,7 +22,7 @@ from dialtone.server.history import CallHistory
 from dialtone.server.registry import LineRegistry
 from dialtone.server.signature import WebhookValidator
 from dialtone.server.throttle import FailureThrottle
-from dialtone.server.token_api import retrieve_capability_token
+from dialtone.server.token_api import refresh_token, retrieve_capability_token
 
 
 @dataclass
@@ -96,6 +96,7 @@ def create_app(
     webhook_methods = ["POST", "GET"]
     routes = [
         Route("/twilio/retrieve_capability_token", retrieve_capability_token, methods=["POST"]),
+        Route("/twilio/refresh_token", refresh_token, methods=["POST"]),
         Route(
             "/twilio/retrieve_twiml/call_incoming",
             webhooks.twilio_webhook("call_incoming", webhooks.call_incoming),
@@ -113,6 +114,7 @@ def create_app(
         ),
         Route("/twilio/calls", recent_calls, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
+        *web.routes(),
     ]
     middleware = []
     if settings.cors_origins:

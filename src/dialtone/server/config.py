@@ -65,6 +65,7 @@ class Settings:
     default_region: str | None = None
     allowed_countries: frozenset[int] | None = None
     cors_origins: tuple[str, ...] = ()
+    voice_signaling: str | None = None  # host:port of a local emulator's signaling (dev)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -155,4 +156,5 @@ class Settings:
             default_region=region,
             allowed_countries=allowed,
             cors_origins=origins,
+            voice_signaling=env.get("DIALTONE_VOICE_SIGNALING", "").strip() or None,
         )

@@ -7,11 +7,14 @@ import logging
 from typing import TYPE_CHECKING
 
 import anyio.to_thread
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from dialtone import logs, phone
 from dialtone.server import tokens
+from dialtone.server.auth import NotAuthenticated, identity_of
+from dialtone.server.registry import LineInfo
 
 if TYPE_CHECKING:
     from dialtone.server.app import Services
@@ -101,15 +104,19 @@ async def retrieve_capability_token(request: Request) -> JSONResponse:
         return _failure(401, "unknown Twilio phone number or wrong password")
 
     services.throttle.succeed(keys[0])
-    settings = services.settings
     logs.event(
         log,
         "token_issued",
         number=number,
         identity=line.client_name,
         client=client,
-        ttl=settings.token_ttl,
+        ttl=services.settings.token_ttl,
     )
+    return _tokens(services, line)
+
+
+def _tokens(services: Services, line: LineInfo) -> JSONResponse:
+    settings = services.settings
     return JSONResponse(
         {
             "success": True,
@@ -121,3 +128,20 @@ async def retrieve_capability_token(request: Request) -> JSONResponse:
         },
         headers=_NO_STORE,
     )
+
+
+async def refresh_token(request: Request) -> JSONResponse:
+    """`POST /twilio/refresh_token`: fresh tokens for a phone holding a still-valid
+    accessToken (Bearer), so the page never keeps a password for `tokenWillExpire`."""
+    services: Services = request.app.state.services
+    try:
+        identity = identity_of(services.settings, request.headers.get("authorization"))
+        line = await run_in_threadpool(services.registry.by_client_name, identity)
+    except NotAuthenticated as exc:
+        return _failure(401, str(exc))
+    except Exception:
+        return _failure(503, "the service is temporarily unavailable; try again shortly")
+    if line is None:
+        return _failure(401, "this line no longer exists")
+    logs.event(log, "token_refreshed", identity=identity)
+    return _tokens(services, line)

@@ -1,0 +1,162 @@
+"""The browser phone served by `dialtone`'s API server, end to end against the emulator: sign
+in, call an external phone and hang up, answer a call, recent calls; keyboard and console."""
+
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+from dialtone.emulator.app import create_app as create_emulator
+from dialtone.emulator.config import Credentials, EmulatorConfig
+from dialtone.emulator.signaling.server import create_signaling_app
+from dialtone.emulator.switch import Switch
+from dialtone.emulator.tls import ensure_certificate
+from dialtone.server.app import create_app as create_server
+from dialtone.server.config import Settings
+from dialtone.server.db import Database
+from dialtone.server.registry import LineRegistry
+from tests.conftest import Serve, _free_port, serving
+
+LINE = "+815031234567"
+PHONE = "+819059876543"
+PASSWORD = "a phone password"
+
+
+@dataclass
+class System:
+    url: str  # the phone page, on localhost
+    emulator: httpx.Client
+
+
+@pytest.fixture
+def system(tmp_path):
+    credentials = Credentials.from_env({})
+    emulator_port, signal_port, server_port = _free_port(), _free_port(), _free_port()
+    emulator_url, server_url = (
+        f"http://127.0.0.1:{emulator_port}",
+        f"http://localhost:{server_port}",
+    )
+    switch = Switch(EmulatorConfig(credentials=credentials, public_url=emulator_url))
+    db = Database(f"sqlite:///{tmp_path / 'phone.db'}")
+    db.upgrade()
+    LineRegistry(db).add(LINE, "DeviceId_0001", PASSWORD)
+    cert, key = ensure_certificate(tmp_path, ["localhost"])
+    with (
+        httpx.Client(
+            base_url=emulator_url, auth=(credentials.account_sid, credentials.auth_token)
+        ) as http,
+        serving(
+            Serve(create_emulator(switch), emulator_port, lifespan="on"),
+            Serve(create_signaling_app(switch), signal_port, ssl=(cert, key)),
+        ),
+    ):
+        api = f"/2010-04-01/Accounts/{credentials.account_sid}"
+        app = http.post(
+            f"{api}/Applications.json",
+            data={
+                "VoiceUrl": f"{server_url}/twilio/retrieve_twiml/call_outgoing",
+                "StatusCallback": f"{server_url}/twilio/status_callback",
+            },
+        ).json()
+        http.post(
+            f"{api}/IncomingPhoneNumbers.json",
+            data={
+                "PhoneNumber": LINE,
+                "VoiceUrl": f"{server_url}/twilio/retrieve_twiml/call_incoming",
+                "StatusCallback": f"{server_url}/twilio/status_callback",
+            },
+        )
+        http.put(f"/emulator/phones/{PHONE}", json={"answer_after": 1})
+        settings = Settings(
+            account_sid=credentials.account_sid,
+            auth_token=credentials.auth_token,
+            api_key=credentials.api_key,
+            api_secret=credentials.api_secret,
+            twiml_app_sid=app["sid"],
+            public_url=server_url,
+            database_url=db.url,
+            default_region="JP",
+            voice_signaling=f"localhost:{signal_port}",
+        )
+        # The server is reached as "localhost" (a secure context for the microphone).
+        with serving(Serve(create_server(settings, db), server_port)):
+            yield System(server_url + "/", http)
+    db.dispose()
+
+
+@pytest.fixture
+def phone(browser, system):
+    context = browser.new_context(viewport={"width": 360, "height": 740})  # a narrow phone screen
+    tab = context.new_page()
+    console_errors: list[str] = []
+    tab.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+    tab.on(
+        "response",
+        lambda r: console_errors.append(f"{r.status} {r.url}") if r.status >= 400 else None,
+    )
+    tab.on("pageerror", lambda exc: console_errors.append(str(exc)))
+    tab.goto(system.url)
+    tab.console_errors = console_errors
+    yield tab
+    context.close()
+    assert console_errors == []
+
+
+def _sign_in(phone):
+    phone.fill("#line", "050-3123-4567")
+    phone.fill("#password", PASSWORD)
+    phone.keyboard.press("Enter")  # keyboard: submit from the password field
+    phone.wait_for_selector("#phone:not([hidden])", timeout=20000)
+    phone.wait_for_function(
+        "document.getElementById('status').textContent.startsWith('Ready')", timeout=20000
+    )
+
+
+def test_sign_in_call_out_and_hang_up(phone, system):
+    _sign_in(phone)
+    assert phone.inner_text("#me") == LINE
+    assert phone.evaluate("localStorage.getItem('dialtone.line')") == "050-3123-4567"
+    assert "password" not in phone.evaluate("JSON.stringify(localStorage)")
+    phone.fill("#number", "090-5987-6543")  # pasted as people write it
+    phone.click("#call")
+    phone.wait_for_function(
+        "document.getElementById('status').textContent.startsWith('In a call')", timeout=20000
+    )
+    phone.wait_for_timeout(1500)
+    assert phone.inner_text("#timer") != "0:00"
+    phone.click("#mute")
+    assert phone.get_attribute("#mute", "aria-pressed") == "true"
+    phone.click("#hangup")
+    phone.wait_for_function(
+        "document.getElementById('status').textContent === 'Call ended.'", timeout=20000
+    )
+    phone.wait_for_selector("#recent li", timeout=20000)
+    assert f"to {PHONE}" in phone.inner_text("#recent")
+
+
+def test_answer_an_incoming_call(phone, system):
+    _sign_in(phone)
+    call = system.emulator.post("/emulator/calls", data={"From": PHONE, "To": LINE}).json()
+    phone.wait_for_selector("#incoming:not([hidden])", timeout=20000)
+    assert phone.inner_text("#incoming-from") == PHONE
+    phone.click("#accept")
+    phone.wait_for_function(
+        "document.getElementById('status').textContent.startsWith('In a call')", timeout=20000
+    )
+    system.emulator.post(f"/emulator/calls/{call['sid']}/hangup")
+    phone.wait_for_function(
+        "document.getElementById('status').textContent === 'Call ended.'", timeout=20000
+    )
+    phone.wait_for_selector("#recent li", timeout=20000)
+    assert f"from {PHONE}" in phone.inner_text("#recent")
+
+
+def test_a_wrong_password_is_a_human_sentence(phone, system):
+    phone.fill("#line", "050-3123-4567")
+    phone.fill("#password", "not it at all")
+    phone.click("#signin button")
+    phone.wait_for_selector("#problem:not([hidden])")
+    assert phone.inner_text("#problem") == "Wrong number or password."
+    # The browser itself logs the refused request; nothing else may appear.
+    assert all("401" in entry for entry in phone.console_errors)
+    phone.console_errors.clear()
