@@ -222,5 +222,31 @@ def test_dev_serves_the_seed_line_with_the_printed_password(tmp_path):
     assert "development pw" in out
     assert f"http://127.0.0.1:{port}" in out and f"http://127.0.0.1:{emulator_port}" in out
     assert f"wss://localhost:{signal_port}/signal" in out
+    assert f"open the phone  http://localhost:{port}/" in out
     assert (tmp_path / "data" / "emulator-cert.pem").exists()
     assert process.returncode == 0
+
+
+def test_web_build_writes_a_static_phone(tmp_path, capsys):
+    import json
+
+    from dialtone.server.web import SDK
+
+    if not SDK.exists():
+        pytest.skip("the Voice SDK is not installed (npm ci in src/dialtone/web)")
+    out = tmp_path / "site"
+    assert main(["web", "build", str(out), "--api-base", "https://api.example.com/prod/"]) == 0
+    assert json.loads((out / "config.json").read_text()) == {
+        "apiBase": "https://api.example.com/prod",
+        "chunderw": None,
+    }
+    for name in (
+        "index.html",
+        "app.js",
+        "style.css",
+        "vendor/twilio.min.js",
+        "sounds/incoming.wav",
+        "sounds/dtmf0.wav",
+    ):
+        assert (out / name).stat().st_size > 0, name
+    assert main(["web", "build", str(out), "--api-base", "api.example.com"]) == 1

@@ -262,6 +262,7 @@ def cmd_dev(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> None:
     signaling, signal_lines = _signaling(switch, args.host, args.signal_port)
     print(
         "dialtone dev\n"
+        f"  open the phone  {base.replace('127.0.0.1', 'localhost')}/\n"
         f"  API server      {base}\n"
         f"  Twilio          emulator at {emulator_url} (REST API, webhooks, simulated phones)\n"
         f"  demo line       050-3123-4567 ({DEMO_NUMBER}) -> client {DEMO_CLIENT}\n"
@@ -397,6 +398,34 @@ def cmd_call(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> None:
         raise CommandError(f"the call ended {call.status}")
 
 
+def cmd_web(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> None:
+    """`dialtone web build OUT`: the phone as static files for any static host (the seeds'
+    S3 layout), talking to the API server at --api-base (which must allow this origin in
+    DIALTONE_CORS_ORIGINS)."""
+    import json
+    import shutil
+
+    from dialtone.server import sounds
+    from dialtone.server.web import SDK, WEB
+
+    if not SDK.exists():
+        raise CommandError("the Voice SDK is not installed: run `npm ci` in src/dialtone/web")
+    api_base = args.api_base.rstrip("/")
+    if not api_base.startswith(("https://", "http://")):
+        raise CommandError("--api-base must be the API server's http(s) URL")
+    target = Path(args.out)
+    (target / "vendor").mkdir(parents=True, exist_ok=True)
+    (target / "sounds").mkdir(exist_ok=True)
+    for name in ("index.html", "app.js", "style.css"):
+        shutil.copyfile(WEB / name, target / name)
+    shutil.copyfile(SDK, target / "vendor" / "twilio.min.js")
+    for name in sounds.NAMES:
+        (target / "sounds" / f"{name}.wav").write_bytes(sounds.wav(name))
+    config = {"apiBase": api_base, "chunderw": args.chunderw}
+    (target / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    print(f"built the phone in {target} for the API at {api_base}", file=out)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dialtone", description="A browser phone on Twilio Programmable Voice."
@@ -462,6 +491,16 @@ def build_parser() -> argparse.ArgumentParser:
     call.add_argument("--poll", type=float, default=1.0, help=argparse.SUPPRESS)
     call.add_argument("--max-wait", type=float, default=4 * 3600, help=argparse.SUPPRESS)
     call.set_defaults(func=cmd_call)
+
+    web = commands.add_parser("web", help="the browser phone as static files")
+    web_commands = web.add_subparsers(dest="web_command", required=True, metavar="ACTION")
+    build = web_commands.add_parser("build", help="write the phone's files for a static host")
+    build.add_argument("out", help="output directory")
+    build.add_argument(
+        "--api-base", required=True, help="the API server's URL, e.g. https://api.example.com/prod"
+    )
+    build.add_argument("--chunderw", default=None, help=argparse.SUPPRESS)
+    web.set_defaults(func=cmd_web)
 
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")

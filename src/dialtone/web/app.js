@@ -45,7 +45,7 @@ async function api(path, options) {
 
 function sounds() {
   const names = ["incoming", "outgoing", "disconnect", ..."0123456789sh".split("").map((k) => "dtmf" + k)];
-  return Object.fromEntries(names.map((n) => [n, `${state.config.apiBase}/sounds/${n}.wav`]));
+  return Object.fromEntries(names.map((n) => [n, `sounds/${n}.wav`]));  // beside the page
 }
 
 async function signIn(event) {
