@@ -159,6 +159,11 @@ def _run(apps: Sequence[tuple]) -> None:
         asyncio.run(serve_all())
 
 
+def _browser_host(host: str) -> str:
+    """The name a local browser uses (the certificate covers `localhost`)."""
+    return "localhost" if host in ("127.0.0.1", "0.0.0.0", "::") else host
+
+
 def _signaling(switch: object, host: str, signal_port: int) -> tuple[tuple, list[str]]:
     """The emulator's WSS signaling app with its self-signed certificate, and what to print."""
     from dialtone.emulator.signaling.server import create_signaling_app
@@ -166,7 +171,7 @@ def _signaling(switch: object, host: str, signal_port: int) -> tuple[tuple, list
 
     names = sorted({host, "localhost"} - {"0.0.0.0", "::"})
     cert, key = ensure_certificate(data_dir(), names)
-    shown = "localhost" if host in ("127.0.0.1", "0.0.0.0", "::") else host
+    shown = _browser_host(host)
     lines = [
         f"  signaling       wss://{shown}:{signal_port}/signal  "
         f"(Voice SDK option chunderw: '{shown}:{signal_port}')",
@@ -237,7 +242,13 @@ def cmd_dev(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> None:
 
     base = settings.public_url
     emulator_url = f"http://{args.host}:{args.emulator_port}"
-    switch = Switch(EmulatorConfig(credentials=Credentials.from_env(env), public_url=emulator_url))
+    switch = Switch(
+        EmulatorConfig(
+            credentials=Credentials.from_env(env),
+            public_url=emulator_url,
+            signal_host=f"{_browser_host(args.host)}:{args.signal_port}",
+        )
+    )
     provision(
         switch,
         {
@@ -263,6 +274,7 @@ def cmd_dev(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> None:
     print(
         "dialtone dev\n"
         f"  open the phone  {base.replace('127.0.0.1', 'localhost')}/\n"
+        f"  dev console     {emulator_url}/console  (be the external phone; watch calls)\n"
         f"  API server      {base}\n"
         f"  Twilio          emulator at {emulator_url} (REST API, webhooks, simulated phones)\n"
         f"  demo line       050-3123-4567 ({DEMO_NUMBER}) -> client {DEMO_CLIENT}\n"
@@ -305,6 +317,7 @@ def cmd_emulator(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> None:
             credentials=credentials,
             public_url=public_url.rstrip("/"),
             media_address=args.media_address,
+            signal_host=f"{_browser_host(args.host)}:{args.signal_port}",
         )
     )
     if args.provision:
@@ -317,6 +330,7 @@ def cmd_emulator(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> None:
         f"  REST API        {public_url}/2010-04-01",
         f"                  (twilio-python: client.api.base_url = {public_url!r})",
         f"  control         {public_url}/emulator/  (events: {public_url}/emulator/events)",
+        f"  dev console     {public_url}/console",
         f"  numbers         {', '.join(n.phone_number for n in switch.numbers.values()) or 'none'}",
     ]
     if credentials.generated:

@@ -26,6 +26,7 @@ PASSWORD = "a phone password"
 class System:
     url: str  # the phone page, on localhost
     emulator: httpx.Client
+    console: str  # the emulator's dev console
 
 
 @pytest.fixture
@@ -36,7 +37,11 @@ def system(tmp_path):
         f"http://127.0.0.1:{emulator_port}",
         f"http://localhost:{server_port}",
     )
-    switch = Switch(EmulatorConfig(credentials=credentials, public_url=emulator_url))
+    switch = Switch(
+        EmulatorConfig(
+            credentials=credentials, public_url=emulator_url, signal_host=f"localhost:{signal_port}"
+        )
+    )
     db = Database(f"sqlite:///{tmp_path / 'phone.db'}")
     db.upgrade()
     LineRegistry(db).add(LINE, "DeviceId_0001", PASSWORD)
@@ -80,7 +85,7 @@ def system(tmp_path):
         )
         # The server is reached as "localhost" (a secure context for the microphone).
         with serving(Serve(create_server(settings, db), server_port)):
-            yield System(server_url + "/", http)
+            yield System(server_url + "/", http, f"{emulator_url}/console")
     db.dispose()
 
 
@@ -160,3 +165,46 @@ def test_a_wrong_password_is_a_human_sentence(phone, system):
     # The browser itself logs the refused request; nothing else may appear.
     assert all("401" in entry for entry in phone.console_errors)
     phone.console_errors.clear()
+
+
+def test_seed_check_4_2_from_the_dev_console(browser, phone, system):
+    """Seed 002 §4-2: a phone calls 050-3123-4567 and the browser phone answers; here the
+    external phone is a person in the dev console, and its inspector draws the call."""
+    _sign_in(phone)
+    context = browser.new_context()
+    console = context.new_page()
+    errors: list[str] = []
+    console.on("pageerror", lambda exc: errors.append(str(exc)))
+    console.goto(system.console)
+    console.click("#become")
+    console.wait_for_function(
+        "document.getElementById('status').textContent.startsWith('Ready')", timeout=20000
+    )
+    assert console.input_value("#dial") == LINE
+    console.click("#call")
+    phone.wait_for_selector("#incoming:not([hidden])", timeout=20000)
+    assert phone.inner_text("#incoming-from") == PHONE
+    phone.click("#accept")
+    phone.wait_for_function(
+        "document.getElementById('status').textContent.startsWith('In a call')", timeout=20000
+    )
+    console.wait_for_function(
+        "document.getElementById('status').textContent.startsWith('In a call')", timeout=20000
+    )
+    # The inspector shows the incoming webhook, signed, answered with <Dial><Client>.
+    console.wait_for_function(
+        "document.getElementById('diagram').textContent.includes('POST /twilio/retrieve_twiml/call_incoming')",
+        timeout=20000,
+    )
+    diagram = console.inner_text("#diagram")
+    assert "signed" in diagram and "invite" in diagram
+    details = console.text_content("#details")
+    assert "<Client>DeviceId_0001</Client>" in details and '"To": "+815031234567"' in details
+    console.click("#hangup")
+    phone.wait_for_function(
+        "document.getElementById('status').textContent === 'Call ended.'", timeout=20000
+    )
+    phone.wait_for_selector("#recent li", timeout=20000)
+    assert f"from {PHONE}" in phone.inner_text("#recent")
+    context.close()
+    assert errors == []

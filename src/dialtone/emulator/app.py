@@ -9,7 +9,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from dialtone.emulator import control
+from dialtone.emulator import console, control
 from dialtone.emulator.rest import calls, recordings, voice_resources
 from dialtone.emulator.rest.errors import TwilioApiError
 from dialtone.emulator.switch import Switch
@@ -36,6 +36,7 @@ def create_app(switch: Switch) -> Starlette:
             *voice_resources.routes(),
             *recordings.routes(),
             *control.routes(),
+            *console.routes(),
         ],
         exception_handlers={TwilioApiError: _twilio_error, Exception: _internal_error},
         lifespan=lifespan,

@@ -47,3 +47,5 @@ class EmulatorConfig:
     # Local address for WebRTC media: browsers gather no loopback candidates, so it must be
     # a real interface; None picks the first non-loopback one.
     media_address: str | None = None
+    # host:port of the signaling endpoint as browsers reach it (the console's `chunderw`).
+    signal_host: str | None = None

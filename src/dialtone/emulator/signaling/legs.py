@@ -68,6 +68,13 @@ async def start_outgoing(
         custom_params=params,
     )
     switch.add_call(call)
+    call.log(
+        "signal",
+        way="from-device",
+        type="invite",
+        identity=grant.identity,
+        params={"To": to, **params},
+    )
     audio = LegAudio()
     rtc = RtcLeg(audio, switch.config.media_address)
     try:
@@ -143,6 +150,9 @@ async def start_phone_call(
         await rtc.close()
         await refuse(31404, exc.message)  # not one of our numbers: "not found"
         return None
+    call.log(
+        "signal", way="from-device", type="invite", identity=session.identity, params={"To": to}
+    )
     await session.send("ringing", {"callsid": call.sid})
     return call
 

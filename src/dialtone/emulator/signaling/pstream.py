@@ -55,8 +55,23 @@ class SignalingSession:
         if self._closed:
             return
         message = {"type": kind, "version": self.version, "payload": payload or {}}
+        self._trace("to-device", kind, message["payload"])
         with contextlib.suppress(Exception):  # a socket closing under us ends the session anyway
             await self.websocket.send_text(json.dumps(message))
+
+    def _trace(self, way: str, kind: str, payload: dict[str, Any]) -> None:
+        """Signaling about a call goes into that call's event log (the sequence diagram)."""
+        callsid = str(payload.get("callsid", ""))
+        call = self.calls.get(self.aliases.get(callsid, callsid)) or self.switch.calls.get(callsid)
+        if call is not None:
+            # SDP and tokens are long and not what a reader of the diagram needs.
+            call.log(
+                "signal",
+                way=way,
+                type=kind,
+                identity=self.identity,
+                **{k: v for k, v in payload.items() if k not in ("sdp", "token")},
+            )
 
     async def run(self) -> None:
         await self.websocket.accept()
@@ -76,6 +91,8 @@ class SignalingSession:
                     continue
                 if str(message.get("version", "1.6")) in VERSIONS:
                     self.version = str(message.get("version", "1.6"))
+                if isinstance(payload, dict):
+                    self._trace("from-device", str(kind), payload)
                 handler = getattr(self, f"on_{kind}", None)
                 if handler is None:
                     logs.event(
