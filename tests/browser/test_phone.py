@@ -2,6 +2,7 @@
 in, call an external phone and hang up, answer a call, recent calls; keyboard and console."""
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
@@ -30,7 +31,7 @@ class System:
 
 
 @pytest.fixture
-def system(tmp_path):
+def system(tmp_path, request):
     credentials = Credentials.from_env({})
     emulator_port, signal_port, server_port = _free_port(), _free_port(), _free_port()
     emulator_url, server_url = (
@@ -105,6 +106,23 @@ def phone(browser, system):
     yield tab
     context.close()
     assert console_errors == []
+
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+
+
+def _shot(page, name):
+    """Screenshots of the main states, kept as test artifacts."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+
+
+def _status_is(page, prefix, timeout=20000):
+    page.wait_for_function(
+        "(p) => document.getElementById('status').textContent.startsWith(p)",
+        arg=prefix,
+        timeout=timeout,
+    )
 
 
 def _sign_in(phone):
@@ -208,3 +226,99 @@ def test_seed_check_4_2_from_the_dev_console(browser, phone, system):
     assert f"from {PHONE}" in phone.inner_text("#recent")
     context.close()
     assert errors == []
+
+
+def _console(browser, system):
+    context = browser.new_context()
+    console = context.new_page()
+    console.goto(system.console)
+    console.click("#become")
+    _status_is(console, "Ready")
+    return context, console
+
+
+def test_seed_check_4_3_the_phone_calls_the_external_phone(browser, phone, system):
+    """Seed 002 §4-3: the browser phone dials 090-5987-6543; the external phone answers."""
+    context, console = _console(browser, system)
+    _sign_in(phone)
+    _shot(phone, "phone-ready")
+    phone.fill("#number", "090-5987-6543")
+    phone.click("#call")
+    console.wait_for_selector("#answer:not([hidden])", timeout=20000)
+    assert "+815031234567" in console.inner_text("#status")  # the line's own number as caller ID
+    console.click("#answer")
+    _status_is(phone, "In a call")
+    _status_is(console, "In a call")
+    phone.wait_for_timeout(1000)
+    _shot(phone, "phone-in-call")
+    _shot(console, "console-sequence-diagram")
+    phone.click("#hangup")
+    _status_is(console, "Call ended")
+    _status_is(phone, "Call ended")
+    context.close()
+
+
+def test_mute_silences_what_the_far_end_hears(phone, system):
+    from dialtone.emulator.media import audio
+    from tests.emulator.test_audio_calls import _pcm
+
+    _sign_in(phone)
+    phone.fill("#number", "090-5987-6543")
+    phone.click("#call")
+    _status_is(phone, "In a call")
+    phone.wait_for_timeout(2500)
+    (parent,) = [
+        c for c in system.emulator.get("/console/calls.json").json()["calls"] if not c["parent"]
+    ]
+    child = next(
+        c
+        for c in system.emulator.get("/console/calls.json").json()["calls"]
+        if c["parent"] == parent["sid"]
+    )
+    before = _pcm(system.emulator.get(f"/emulator/calls/{child['sid']}/heard.wav").content)
+    assert audio.voiced_seconds(before) > 0.5  # the microphone reaches the far end
+    phone.click("#mute")
+    phone.wait_for_timeout(3000)
+    after = _pcm(system.emulator.get(f"/emulator/calls/{child['sid']}/heard.wav").content)
+    muted = after[len(before) + audio.FRAME_BYTES * 25 :]  # from half a second after the click
+    assert audio.seconds(muted) > 1.5
+    assert audio.voiced_seconds(muted) == 0
+    phone.click("#mute")  # unmute, then keys reach the far end
+    phone.click("#pad button[data-key='4']")
+    phone.click("#pad button[data-key='2']")
+    phone.wait_for_timeout(1000)
+    events = system.emulator.get(f"/emulator/calls/{child['sid']}/events").json()["events"]
+    assert "".join(e["digit"] for e in events if e["kind"] == "dtmf_sent") == "42"
+    phone.click("#hangup")
+    _status_is(phone, "Call ended")
+
+
+def test_decline_an_incoming_call(phone, system):
+    _sign_in(phone)
+    call = system.emulator.post("/emulator/calls", data={"From": PHONE, "To": LINE}).json()
+    phone.wait_for_selector("#incoming:not([hidden])", timeout=20000)
+    _shot(phone, "phone-incoming")
+    phone.click("#reject")
+    _status_is(phone, "Call declined")
+    deadline = 20
+    status = None
+    for _ in range(deadline * 10):
+        status = system.emulator.get("/console/calls.json").json()["calls"]
+        child = next((c for c in status if c["parent"] == call["sid"]), None)
+        if child and child["status"] == "busy":
+            break
+        phone.wait_for_timeout(100)
+    assert child and child["status"] == "busy"
+
+
+@pytest.mark.parametrize("system", [12], indirect=True)
+def test_the_token_is_refreshed_before_it_expires(phone, system):
+    """With 12 s tokens the SDK asks for a new one after 2 s; the page gets it with its
+    current token (no password kept) and the phone stays registered past the first expiry."""
+    _sign_in(phone)
+    phone.wait_for_timeout(14000)
+    assert phone.is_hidden("#problem")
+    assert phone.inner_text("#status").startswith("Ready")
+    call = system.emulator.post("/emulator/calls", data={"From": PHONE, "To": LINE}).json()
+    phone.wait_for_selector("#incoming:not([hidden])", timeout=20000)
+    system.emulator.post(f"/emulator/calls/{call['sid']}/hangup")

@@ -241,8 +241,7 @@ async def _bridge(session: Session, winner: Call, time_limit: float, hangup_on_s
     if caller.media is not None and winner.media is not None:
         bridge(caller.media, winner.media)
     waits = [asyncio.ensure_future(winner.far_end_gone.wait())]
-    if hangup_on_star:
-        waits.append(asyncio.ensure_future(_star(session)))
+    waits.append(asyncio.ensure_future(_relay_digits(session, winner, hangup_on_star)))
     try:
         await asyncio.wait(
             waits, timeout=session.clock.real(time_limit), return_when=asyncio.FIRST_COMPLETED
@@ -254,10 +253,14 @@ async def _bridge(session: Session, winner: Call, time_limit: float, hangup_on_s
             unbridge(caller.media)
 
 
-async def _star(session: Session) -> None:
-    while await session.call.dtmf.get() != "*":
-        pass
-    session.call.log("hangup_on_star")
+async def _relay_digits(session: Session, winner: Call, hangup_on_star: bool) -> None:
+    """The caller's keys reach the other party; with hangupOnStar, * ends the bridge instead."""
+    while True:
+        digit = await session.call.dtmf.get()
+        if digit == "*" and hangup_on_star:
+            session.call.log("hangup_on_star")
+            return
+        winner.log("dtmf_sent", digit=digit)
 
 
 def _aggregate(statuses: list[str]) -> str:
