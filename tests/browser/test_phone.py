@@ -90,8 +90,7 @@ def system(tmp_path, request):
     db.dispose()
 
 
-@pytest.fixture
-def phone(browser, system):
+def _open_phone(browser, system):
     context = browser.new_context(viewport={"width": 360, "height": 740})  # a narrow phone screen
     tab = context.new_page()
     console_errors: list[str] = []
@@ -103,9 +102,74 @@ def phone(browser, system):
     tab.on("pageerror", lambda exc: console_errors.append(str(exc)))
     tab.goto(system.url)
     tab.console_errors = console_errors
+    return context, tab
+
+
+@pytest.fixture
+def phone(browser, system):
+    context, tab = _open_phone(browser, system)
     yield tab
     context.close()
-    assert console_errors == []
+    assert tab.console_errors == []
+
+
+@pytest.fixture
+def dev_system(tmp_path):
+    """The README's main command itself: `dialtone dev` as a process."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    port, emulator_port, signal_port = _free_port(), _free_port(), _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "DIALTONE_"))}
+    env.update(DIALTONE_DEV_PASSWORD=PASSWORD, DIALTONE_DATA_DIR=str(tmp_path / "data"))
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "dialtone.cli",
+            "dev",
+            "--port",
+            str(port),
+            "--emulator-port",
+            str(emulator_port),
+            "--signal-port",
+            str(signal_port),
+        ],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    emulator_url = f"http://127.0.0.1:{emulator_port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"http://localhost:{port}/healthz", timeout=1).raise_for_status()
+                httpx.get(f"{emulator_url}/emulator/health", timeout=1).raise_for_status()
+                break
+            except httpx.HTTPError:
+                assert process.poll() is None, "dialtone dev exited"
+                assert time.monotonic() < deadline, "dialtone dev did not start"
+                time.sleep(0.1)
+        with httpx.Client(base_url=emulator_url) as http:
+            yield System(f"http://localhost:{port}/", http, f"{emulator_url}/console")
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=30)
+    assert process.returncode == 0
+
+
+@pytest.fixture
+def dev_phone(browser, dev_system):
+    context, tab = _open_phone(browser, dev_system)
+    yield tab
+    context.close()
+    assert tab.console_errors == []
 
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
@@ -185,25 +249,25 @@ def test_a_wrong_password_is_a_human_sentence(phone, system):
     phone.console_errors.clear()
 
 
-def test_seed_check_4_2_from_the_dev_console(browser, phone, system):
-    """Seed 002 §4-2: a phone calls 050-3123-4567 and the browser phone answers; here the
-    external phone is a person in the dev console, and its inspector draws the call."""
-    _sign_in(phone)
+def test_seed_check_4_2_from_the_dev_console(browser, dev_phone, dev_system):
+    """Seed 002 §4-2, against `dialtone dev`: a phone calls 050-3123-4567 and the browser phone
+    answers; the external phone is a person in the dev console, whose inspector draws the call."""
+    _sign_in(dev_phone)
     context = browser.new_context()
     console = context.new_page()
     errors: list[str] = []
     console.on("pageerror", lambda exc: errors.append(str(exc)))
-    console.goto(system.console)
+    console.goto(dev_system.console)
     console.click("#become")
     console.wait_for_function(
         "document.getElementById('status').textContent.startsWith('Ready')", timeout=20000
     )
     assert console.input_value("#dial") == LINE
     console.click("#call")
-    phone.wait_for_selector("#incoming:not([hidden])", timeout=20000)
-    assert phone.inner_text("#incoming-from") == PHONE
-    phone.click("#accept")
-    phone.wait_for_function(
+    dev_phone.wait_for_selector("#incoming:not([hidden])", timeout=20000)
+    assert dev_phone.inner_text("#incoming-from") == PHONE
+    dev_phone.click("#accept")
+    dev_phone.wait_for_function(
         "document.getElementById('status').textContent.startsWith('In a call')", timeout=20000
     )
     console.wait_for_function(
@@ -219,11 +283,11 @@ def test_seed_check_4_2_from_the_dev_console(browser, phone, system):
     details = console.text_content("#details")
     assert "<Client>DeviceId_0001</Client>" in details and '"To": "+815031234567"' in details
     console.click("#hangup")
-    phone.wait_for_function(
+    dev_phone.wait_for_function(
         "document.getElementById('status').textContent === 'Call ended.'", timeout=20000
     )
-    phone.wait_for_selector("#recent li", timeout=20000)
-    assert f"from {PHONE}" in phone.inner_text("#recent")
+    dev_phone.wait_for_selector("#recent li", timeout=20000)
+    assert f"from {PHONE}" in dev_phone.inner_text("#recent")
     context.close()
     assert errors == []
 
@@ -237,24 +301,25 @@ def _console(browser, system):
     return context, console
 
 
-def test_seed_check_4_3_the_phone_calls_the_external_phone(browser, phone, system):
-    """Seed 002 §4-3: the browser phone dials 090-5987-6543; the external phone answers."""
-    context, console = _console(browser, system)
-    _sign_in(phone)
-    _shot(phone, "phone-ready")
-    phone.fill("#number", "090-5987-6543")
-    phone.click("#call")
+def test_seed_check_4_3_the_phone_calls_the_external_phone(browser, dev_phone, dev_system):
+    """Seed 002 §4-3, against `dialtone dev`: the browser phone dials 090-5987-6543; the external
+    phone (the dev console) answers."""
+    context, console = _console(browser, dev_system)
+    _sign_in(dev_phone)
+    _shot(dev_phone, "phone-ready")
+    dev_phone.fill("#number", "090-5987-6543")
+    dev_phone.click("#call")
     console.wait_for_selector("#answer:not([hidden])", timeout=20000)
     assert "+815031234567" in console.inner_text("#status")  # the line's own number as caller ID
     console.click("#answer")
-    _status_is(phone, "In a call")
+    _status_is(dev_phone, "In a call")
     _status_is(console, "In a call")
-    phone.wait_for_timeout(1000)
-    _shot(phone, "phone-in-call")
+    dev_phone.wait_for_timeout(1000)
+    _shot(dev_phone, "phone-in-call")
     _shot(console, "console-sequence-diagram")
-    phone.click("#hangup")
+    dev_phone.click("#hangup")
     _status_is(console, "Call ended")
-    _status_is(phone, "Call ended")
+    _status_is(dev_phone, "Call ended")
     context.close()
 
 
