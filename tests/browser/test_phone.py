@@ -273,6 +273,9 @@ def test_seed_check_4_2_from_the_dev_console(browser, dev_phone, dev_system):
     console.wait_for_function(
         "document.getElementById('status').textContent.startsWith('In a call')", timeout=20000
     )
+    # Two-way audio: each side hears the other (remote level above zero on both pages).
+    dev_phone.wait_for_selector("#remote-level[data-heard]", state="attached", timeout=20000)
+    console.wait_for_selector("#remote-level[data-heard]", state="attached", timeout=20000)
     # The inspector shows the incoming webhook, signed, answered with <Dial><Client>.
     console.wait_for_function(
         "document.getElementById('diagram').textContent.includes('POST /twilio/retrieve_twiml/call_incoming')",
@@ -314,7 +317,8 @@ def test_seed_check_4_3_the_phone_calls_the_external_phone(browser, dev_phone, d
     console.click("#answer")
     _status_is(dev_phone, "In a call")
     _status_is(console, "In a call")
-    dev_phone.wait_for_timeout(1000)
+    dev_phone.wait_for_selector("#remote-level[data-heard]", state="attached", timeout=20000)
+    console.wait_for_selector("#remote-level[data-heard]", state="attached", timeout=20000)
     _shot(dev_phone, "phone-in-call")
     _shot(console, "console-sequence-diagram")
     dev_phone.click("#hangup")

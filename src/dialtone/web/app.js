@@ -108,7 +108,11 @@ function wireCall(call, peer) {
   $("dial").querySelector("#call").disabled = true;
   call.on("accept", () => { say(`In a call with ${peer}.`); startTimer(); });
   call.on("ringing", () => say(`Calling ${peer}…`));
-  call.on("volume", (input) => { $("level").value = Math.min(1, input * 4); });
+  call.on("volume", (input, output) => {
+    $("level").value = Math.min(1, input * 4);
+    $("remote-level").value = Math.min(1, output * 4);
+    if (output > 0) $("remote-level").dataset.heard = "yes";  // anything heard during the call
+  });
   call.on("disconnect", () => endCall("Call ended."));
   call.on("cancel", () => endCall("Missed call."));
   call.on("reject", () => endCall("Call declined."));
@@ -122,6 +126,7 @@ function endCall(text) {
   $("incoming").hidden = true;
   $("mute").setAttribute("aria-pressed", "false");
   $("mute").textContent = "Mute";
+  delete $("remote-level").dataset.heard;
   $("dial").querySelector("#call").disabled = false;
   say(text);
   setTimeout(refreshRecent, 1500);  // status callbacks arrive just after the call

@@ -41,6 +41,10 @@ function inCall(call, peer) {
   $("hangup").hidden = false;
   $("answer").hidden = $("reject").hidden = true;
   call.on("accept", () => status(`In a call with ${peer}.`));
+  call.on("volume", (input, output) => {
+    $("remote-level").value = Math.min(1, output * 4);
+    if (output > 0) $("remote-level").dataset.heard = "yes";
+  });
   call.on("disconnect", () => idle("Call ended."));
   call.on("cancel", () => idle("Call canceled."));
   call.on("reject", () => idle("Call rejected."));
