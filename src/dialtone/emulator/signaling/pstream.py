@@ -99,7 +99,19 @@ class SignalingSession:
                         log, "signal_unknown_message", level=logging.WARNING, type=str(kind)[:40]
                     )
                     continue
-                await handler(payload)
+                try:
+                    await handler(payload)
+                except Exception as exc:  # one bad message must not end the device's session
+                    logs.event(
+                        log,
+                        "signal_handler_failed",
+                        level=logging.ERROR,
+                        type=str(kind)[:40],
+                        error=type(exc).__name__,
+                    )
+                    await self.send(
+                        "error", {"error": {"code": 31000, "message": "internal error"}}
+                    )
         except WebSocketDisconnect:
             pass
         finally:
