@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import subprocess
 import threading
 import time
 import uuid
@@ -152,6 +153,20 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def wait_until_up(process: subprocess.Popen, *urls: str, timeout: float = 30.0) -> None:
+    """Wait until every URL answers over HTTP; fail at once if the process has exited."""
+    deadline = time.monotonic() + timeout
+    for url in urls:
+        while True:
+            try:
+                httpx.get(url, timeout=1)
+                break
+            except httpx.TransportError:
+                assert process.poll() is None, f"the process exited: {process.communicate()}"
+                assert time.monotonic() < deadline, f"{url} did not come up"
+                time.sleep(0.1)
 
 
 @dataclass

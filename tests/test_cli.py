@@ -13,6 +13,7 @@ import pytest
 
 from dialtone.cli import main
 from dialtone.devcreds import development_values
+from tests.conftest import wait_until_up
 
 
 @pytest.fixture
@@ -138,15 +139,8 @@ def test_serve_answers_over_http_and_stops_cleanly_on_ctrl_c(tmp_path):
     port = _free_port()
     process = _dialtone("serve", "--port", str(port), env=env, cwd=tmp_path)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                response = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                break
-            except httpx.TransportError:
-                assert process.poll() is None, process.communicate()[1]
-                assert time.monotonic() < deadline, "server did not start"
-                time.sleep(0.1)
+        wait_until_up(process, f"http://127.0.0.1:{port}/healthz")
+        response = httpx.get(f"http://127.0.0.1:{port}/healthz")
         assert response.json() == {"status": "ok", "database": "ok"}
     finally:
         process.send_signal(signal.SIGINT)
@@ -187,19 +181,16 @@ def test_dev_serves_the_seed_line_with_the_printed_password(tmp_path):
         cwd=tmp_path,
     )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                response = httpx.post(
-                    f"http://127.0.0.1:{port}/twilio/retrieve_capability_token",
-                    json={"twilioPhoneNumber": "050-3123-4567", "password": "development pw"},
-                    timeout=5,
-                )
-                break
-            except httpx.TransportError:
-                assert process.poll() is None, process.communicate()[1]
-                assert time.monotonic() < deadline, "dev server did not start"
-                time.sleep(0.1)
+        wait_until_up(
+            process,
+            f"http://127.0.0.1:{port}/healthz",
+            f"http://127.0.0.1:{emulator_port}/emulator/health",
+        )
+        response = httpx.post(
+            f"http://127.0.0.1:{port}/twilio/retrieve_capability_token",
+            json={"twilioPhoneNumber": "050-3123-4567", "password": "development pw"},
+            timeout=5,
+        )
         assert response.status_code == 200
         assert response.json()["identity"] == "DeviceId_0001"
         # The embedded emulator routes the seed's incoming call to the API server.

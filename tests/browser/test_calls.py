@@ -26,6 +26,14 @@ def app(live_emulator, hooks):
     return response.json()["sid"]
 
 
+def _line(emulator, hooks, twiml):
+    """Our Twilio number, answered by `twiml` from the test's webhook app."""
+    emulator.post(
+        "IncomingPhoneNumbers.json",
+        {"PhoneNumber": TWILIO_NUMBER, "VoiceUrl": hooks.on("/incoming", twiml)},
+    )
+
+
 def _setup(page, emulator, token):
     page.evaluate("([token, chunderw]) => window.setup(token, chunderw)", [token, emulator.signal])
 
@@ -78,15 +86,10 @@ def test_outgoing_call_to_a_phone_with_audio_both_ways(page, live_emulator, app,
 
 
 def test_incoming_call_from_a_phone_via_dial_client(page, live_emulator, hooks, capsys):
-    live_emulator.post(
-        "IncomingPhoneNumbers.json",
-        {
-            "PhoneNumber": TWILIO_NUMBER,
-            "VoiceUrl": hooks.on(
-                "/incoming",
-                '<Response><Dial timeout="60"><Client><Identity>alice</Identity><Parameter name="ticket" value="42"/></Client></Dial></Response>',
-            ),
-        },
+    _line(
+        live_emulator,
+        hooks,
+        '<Response><Dial timeout="60"><Client><Identity>alice</Identity><Parameter name="ticket" value="42"/></Client></Dial></Response>',
     )
     _registered(page, live_emulator, live_emulator.access_token("alice"))
     placed = time.time()
@@ -116,15 +119,10 @@ def test_incoming_call_from_a_phone_via_dial_client(page, live_emulator, hooks, 
 
 
 def test_incoming_call_rejected_in_the_browser(page, live_emulator, hooks):
-    live_emulator.post(
-        "IncomingPhoneNumbers.json",
-        {
-            "PhoneNumber": TWILIO_NUMBER,
-            "VoiceUrl": hooks.on(
-                "/incoming",
-                '<Response><Dial action="/dialed"><Client>alice</Client></Dial></Response>',
-            ),
-        },
+    _line(
+        live_emulator,
+        hooks,
+        '<Response><Dial action="/dialed"><Client>alice</Client></Dial></Response>',
     )
     hooks.on("/dialed", "<Response/>")
     _registered(page, live_emulator, live_emulator.access_token("alice"))
@@ -136,15 +134,7 @@ def test_incoming_call_rejected_in_the_browser(page, live_emulator, hooks):
 
 
 def test_incoming_call_canceled_before_answer(page, live_emulator, hooks):
-    live_emulator.post(
-        "IncomingPhoneNumbers.json",
-        {
-            "PhoneNumber": TWILIO_NUMBER,
-            "VoiceUrl": hooks.on(
-                "/incoming", "<Response><Dial><Client>alice</Client></Dial></Response>"
-            ),
-        },
-    )
+    _line(live_emulator, hooks, "<Response><Dial><Client>alice</Client></Dial></Response>")
     _registered(page, live_emulator, live_emulator.access_token("alice"))
     call = live_emulator.http.post(
         "/emulator/calls", data={"From": PHONE, "To": TWILIO_NUMBER}
@@ -191,15 +181,7 @@ def test_the_legacy_capability_token_places_and_receives_calls(page, live_emulat
 def test_a_person_in_a_browser_is_the_external_phone(page, second_page, live_emulator, hooks):
     """The emulator gives a page a token for an external number; that page calls our number,
     which rings alice's browser: two people talk through the emulator."""
-    live_emulator.post(
-        "IncomingPhoneNumbers.json",
-        {
-            "PhoneNumber": TWILIO_NUMBER,
-            "VoiceUrl": hooks.on(
-                "/incoming", "<Response><Dial><Client>alice</Client></Dial></Response>"
-            ),
-        },
-    )
+    _line(live_emulator, hooks, "<Response><Dial><Client>alice</Client></Dial></Response>")
     _registered(page, live_emulator, live_emulator.access_token("alice"))
     phone = live_emulator.http.post(f"/emulator/phones/{PHONE}/token").json()
     assert phone["identity"] == "phone.819059876543"
@@ -239,15 +221,7 @@ def test_calls_to_the_number_ring_the_browser_phone(page, second_page, live_emul
 def test_every_device_of_an_identity_rings_and_the_first_answer_wins(
     page, second_page, live_emulator, hooks
 ):
-    live_emulator.post(
-        "IncomingPhoneNumbers.json",
-        {
-            "PhoneNumber": TWILIO_NUMBER,
-            "VoiceUrl": hooks.on(
-                "/incoming", "<Response><Dial><Client>alice</Client></Dial></Response>"
-            ),
-        },
-    )
+    _line(live_emulator, hooks, "<Response><Dial><Client>alice</Client></Dial></Response>")
     for tab in (page, second_page):
         _registered(tab, live_emulator, live_emulator.access_token("alice"))
     assert live_emulator.switch.devices.identities() == {"alice": 2}

@@ -16,7 +16,7 @@ from dialtone.server.app import create_app as create_server
 from dialtone.server.config import Settings
 from dialtone.server.db import Database
 from dialtone.server.registry import LineRegistry
-from tests.conftest import Serve, _free_port, serving
+from tests.conftest import Serve, _free_port, serving, wait_until_up
 
 LINE = "+815031234567"
 PHONE = "+819059876543"
@@ -120,7 +120,6 @@ def dev_system(tmp_path):
     import signal
     import subprocess
     import sys
-    import time
 
     port, emulator_port, signal_port = _free_port(), _free_port(), _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "DIALTONE_"))}
@@ -146,16 +145,9 @@ def dev_system(tmp_path):
     )
     emulator_url = f"http://127.0.0.1:{emulator_port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"http://localhost:{port}/healthz", timeout=1).raise_for_status()
-                httpx.get(f"{emulator_url}/emulator/health", timeout=1).raise_for_status()
-                break
-            except httpx.HTTPError:
-                assert process.poll() is None, "dialtone dev exited"
-                assert time.monotonic() < deadline, "dialtone dev did not start"
-                time.sleep(0.1)
+        wait_until_up(
+            process, f"http://localhost:{port}/healthz", f"{emulator_url}/emulator/health"
+        )
         with httpx.Client(base_url=emulator_url) as http:
             yield System(f"http://localhost:{port}/", http, f"{emulator_url}/console")
     finally:

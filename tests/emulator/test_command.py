@@ -5,12 +5,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import httpx
 
 from dialtone.devcreds import development_values
-from tests.conftest import _free_port
+from tests.conftest import _free_port, wait_until_up
 
 
 def test_the_emulator_command_serves_the_rest_api(tmp_path):
@@ -37,19 +36,12 @@ def test_the_emulator_command_serves_the_rest_api(tmp_path):
     )
     dev = development_values()
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                response = httpx.get(
-                    f"http://127.0.0.1:{port}/2010-04-01/Accounts/{dev['TWILIO_ACCOUNT_SID']}/IncomingPhoneNumbers.json",
-                    auth=(dev["TWILIO_ACCOUNT_SID"], dev["TWILIO_AUTH_TOKEN"]),
-                    timeout=2,
-                )
-                break
-            except httpx.TransportError:
-                assert process.poll() is None, process.communicate()
-                assert time.monotonic() < deadline
-                time.sleep(0.1)
+        wait_until_up(process, f"http://127.0.0.1:{port}/emulator/health")
+        response = httpx.get(
+            f"http://127.0.0.1:{port}/2010-04-01/Accounts/{dev['TWILIO_ACCOUNT_SID']}/IncomingPhoneNumbers.json",
+            auth=(dev["TWILIO_ACCOUNT_SID"], dev["TWILIO_AUTH_TOKEN"]),
+            timeout=2,
+        )
         assert [n["phone_number"] for n in response.json()["incoming_phone_numbers"]] == [
             "+815031234567"
         ]
