@@ -81,8 +81,14 @@ async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def create_app(
-    settings: Settings, db: Database | None = None, throttle: FailureThrottle | None = None
+    settings: Settings,
+    db: Database | None = None,
+    throttle: FailureThrottle | None = None,
+    *,
+    phone: bool = True,
 ) -> Starlette:
+    """The API; with `phone`, also the browser phone's page (same origin). On AWS the page is
+    on S3 behind CloudFront instead, and the API Gateway routes exactly the API."""
     db = db or Database(settings.database_url)
     registry = LineRegistry(db, settings.default_region)
     services = Services(
@@ -114,7 +120,7 @@ def create_app(
         ),
         Route("/twilio/calls", recent_calls, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
-        *web.routes(),
+        *(web.routes() if phone else ()),
     ]
     middleware = []
     if settings.cors_origins:

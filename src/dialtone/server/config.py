@@ -59,7 +59,8 @@ class Settings:
     api_key: str
     api_secret: str = field(repr=False)
     twiml_app_sid: str
-    public_url: str
+    # None: taken per request from a front end that knows it (API Gateway, see aws_lambda).
+    public_url: str | None
     database_url: str = field(repr=False)
     token_ttl: int = DEFAULT_TOKEN_TTL
     default_region: str | None = None
@@ -68,10 +69,14 @@ class Settings:
     voice_signaling: str | None = None  # host:port of a local emulator's signaling (dev)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> Settings:
+    def from_env(cls, env: Mapping[str, str], *, public_url_from_request: bool = False) -> Settings:
+        """`public_url_from_request`: DIALTONE_PUBLIC_URL may be unset because the front end
+        (API Gateway's request context) supplies each request's public URL."""
         problems: list[str] = []
         values = {name: env.get(name, "").strip() for name in _REQUIRED}
         for name, value in values.items():
+            if not value and name == "DIALTONE_PUBLIC_URL" and public_url_from_request:
+                continue
             if not value:
                 problems.append(f"{name} is required but not set")
             elif name in _SID_PATTERNS and not _SID_PATTERNS[name].match(value):
@@ -150,7 +155,7 @@ class Settings:
             api_key=values["TWILIO_API_KEY"],
             api_secret=values["TWILIO_API_SECRET"],
             twiml_app_sid=values["TWILIO_TWIML_APP_SID"],
-            public_url=public_url,
+            public_url=public_url or None,
             database_url=database_url(env),
             token_ttl=ttl,
             default_region=region,

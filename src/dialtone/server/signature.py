@@ -7,6 +7,16 @@ from collections.abc import Mapping
 from starlette.datastructures import ImmutableMultiDict
 from twilio.request_validator import RequestValidator
 
+# Set by a front end that knows this request's public base URL from a source no client
+# controls (API Gateway's request context, see aws_lambda); never from request headers.
+PUBLIC_URL_SCOPE_KEY = "dialtone.public_url"
+
+
+def public_base_url(configured: str | None, scope: Mapping) -> str | None:
+    """The base URL Twilio was given: DIALTONE_PUBLIC_URL when set, else what the front end
+    established for this request; None when neither is known (the request is refused)."""
+    return configured or scope.get(PUBLIC_URL_SCOPE_KEY)
+
 
 def public_request_url(public_url: str, path: str, query: str) -> str:
     """The URL Twilio requested: the configured base (which may carry a stage prefix such

@@ -22,7 +22,7 @@ from dialtone import logs, phone
 from dialtone.server import twiml
 from dialtone.server.history import BadStatusCallback
 from dialtone.server.registry import LineInfo
-from dialtone.server.signature import public_request_url
+from dialtone.server.signature import public_base_url, public_request_url
 
 if TYPE_CHECKING:
     from dialtone.server.app import Services
@@ -63,11 +63,13 @@ def twilio_webhook(name: str, handler: Handler) -> Callable[[Request], object]:
         params = await _params(request)
         call_sid = params.get("CallSid", "")[:34]
         # POST signs URL + params; GET signs the URL (whose query holds the params) alone.
+        base = public_base_url(services.settings.public_url, request.scope)
         url = public_request_url(
-            services.settings.public_url, request.url.path, request.scope["query_string"].decode()
+            base or "", request.url.path, request.scope["query_string"].decode()
         )
         signed = {} if request.method == "GET" else params
-        if not services.validator.is_valid(url, signed, request.headers.get("x-twilio-signature")):
+        signature = request.headers.get("x-twilio-signature")
+        if base is None or not services.validator.is_valid(url, signed, signature):
             logs.event(
                 log,
                 "webhook_signature_invalid",
@@ -75,6 +77,9 @@ def twilio_webhook(name: str, handler: Handler) -> Callable[[Request], object]:
                 webhook=name,
                 call_sid=call_sid,
                 url=url,
+                reason="signature mismatch"
+                if base
+                else "no public URL known for this request: set DIALTONE_PUBLIC_URL",
                 client=request.client.host if request.client else None,
             )
             return PlainTextResponse("invalid or missing X-Twilio-Signature\n", status_code=403)

@@ -1,0 +1,5 @@
+import sys
+
+from dialtone.cli import main
+
+sys.exit(main())

@@ -1,0 +1,100 @@
+"""`dialtone emulator`: a local Twilio (needs the `emulator` extra)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TextIO
+
+from dialtone.cli.common import CommandError, load_env, require_emulator
+from dialtone.cli.serve import run
+
+DEFAULT_EMULATOR_PORT = 3000
+DEFAULT_SIGNAL_PORT = 3443
+
+
+def browser_host(host: str) -> str:
+    """The name a local browser uses (the certificate covers `localhost`)."""
+    return "localhost" if host in ("127.0.0.1", "0.0.0.0", "::") else host
+
+
+def signaling(switch: object, host: str, signal_port: int) -> tuple[tuple, list[str]]:
+    """The emulator's WSS signaling app with its self-signed certificate, and what to print."""
+    from dialtone.emulator.signaling.server import create_signaling_app
+    from dialtone.emulator.tls import data_dir, ensure_certificate, fingerprint
+
+    names = sorted({host, "localhost"} - {"0.0.0.0", "::"})
+    cert, key = ensure_certificate(data_dir(), names)
+    shown = browser_host(host)
+    lines = [
+        f"  signaling       wss://{shown}:{signal_port}/signal  "
+        f"(Voice SDK option chunderw: '{shown}:{signal_port}')",
+        f"  certificate     {cert} (self-signed, SHA-256 {fingerprint(cert)[:23]}…);",
+        f"                  trust it once: open https://{shown}:{signal_port}/ and accept, "
+        "or see the README",
+    ]
+    return (create_signaling_app(switch), host, signal_port, (cert, key)), lines
+
+
+def cmd_emulator(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> None:
+    """A local Twilio: REST API, webhooks, TwiML engine and simulated phones."""
+    require_emulator("emulator")
+    from dialtone import logs
+    from dialtone.emulator.app import create_app
+    from dialtone.emulator.config import Credentials, EmulatorConfig
+    from dialtone.emulator.provisioning import ProvisioningError, load
+    from dialtone.emulator.switch import Switch
+
+    credentials = Credentials.from_env(load_env())
+    public_url = args.public_url or f"http://{args.host}:{args.port}"
+    switch = Switch(
+        EmulatorConfig(
+            credentials=credentials,
+            public_url=public_url.rstrip("/"),
+            media_address=args.media_address,
+            signal_host=f"{browser_host(args.host)}:{args.signal_port}",
+        )
+    )
+    if args.provision:
+        try:
+            load(switch, Path(args.provision))
+        except ProvisioningError as exc:
+            raise CommandError(f"provisioning: {exc}") from None
+    lines = [
+        "dialtone emulator",
+        f"  REST API        {public_url}/2010-04-01",
+        f"                  (twilio-python: client.api.base_url = {public_url!r})",
+        f"  control         {public_url}/emulator/  (events: {public_url}/emulator/events)",
+        f"  dev console     {public_url}/console",
+        f"  numbers         {', '.join(n.phone_number for n in switch.numbers.values()) or 'none'}",
+    ]
+    if credentials.generated:
+        lines.append("  development credentials (no TWILIO_* variables set):")
+        values = {
+            "TWILIO_ACCOUNT_SID": credentials.account_sid,
+            "TWILIO_AUTH_TOKEN": credentials.auth_token,
+            "TWILIO_API_KEY": credentials.api_key,
+            "TWILIO_API_SECRET": credentials.api_secret,
+        }
+        lines += [f"    {name}={values[name]}" for name in credentials.generated]
+    signaling_app, signal_lines = signaling(switch, args.host, args.signal_port)
+    print("\n".join(lines[:4] + signal_lines + lines[4:]), file=out, flush=True)
+    logs.configure()
+    run([(create_app(switch), args.host, args.port), signaling_app])
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    emulator = commands.add_parser("emulator", help="run the local Twilio emulator")
+    emulator.add_argument("--host", default="127.0.0.1")
+    emulator.add_argument("--port", type=int, default=DEFAULT_EMULATOR_PORT)
+    emulator.add_argument(
+        "--signal-port", type=int, default=DEFAULT_SIGNAL_PORT, help="Voice SDK signaling (WSS)"
+    )
+    emulator.add_argument(
+        "--media-address", help="local address for WebRTC audio (default: first non-loopback)"
+    )
+    emulator.add_argument("--provision", metavar="FILE", help="TOML: numbers, applications, phones")
+    emulator.add_argument(
+        "--public-url", help="base URL others use to reach it (default http://HOST:PORT)"
+    )
+    emulator.set_defaults(func=cmd_emulator)

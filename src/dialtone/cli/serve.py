@@ -1,0 +1,79 @@
+"""`dialtone serve`: the API server under uvicorn; and the one way commands run ASGI apps."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+from collections.abc import Sequence
+from typing import TextIO
+
+from dialtone.cli.common import CommandError, load_env, open_database, settings_from
+
+DEFAULT_PORT = 8000
+
+
+def server_app(settings: object):  # noqa: ANN201 - Starlette imported lazily
+    from dialtone import logs
+    from dialtone.server.app import create_app
+
+    logs.configure()
+    return create_app(settings, open_database(settings.database_url))  # type: ignore[arg-type,attr-defined]
+
+
+def check_port_free(host: str, port: int) -> None:
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise CommandError(
+                f"cannot listen on {host}:{port}: {exc.strerror}; choose another with --port"
+            ) from None
+
+
+def run(apps: Sequence[tuple]) -> None:
+    """Serve ASGI apps — (app, host, port[, (certfile, keyfile)]) — in this process on one
+    event loop (the emulator's REST and signaling apps share state); Ctrl-C stops them all."""
+    import asyncio
+
+    import uvicorn
+
+    for app in apps:
+        check_port_free(app[1], app[2])
+    servers = []
+    for app, host, port, *tls in apps:
+        cert, key = tls[0] if tls else (None, None)
+        config = uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_config=None,
+            access_log=False,
+            proxy_headers=True,
+            ssl_certfile=str(cert) if cert else None,
+            ssl_keyfile=str(key) if key else None,
+        )
+        servers.append(uvicorn.Server(config))
+
+    async def serve_all() -> None:
+        await asyncio.gather(*(server.serve() for server in servers))
+
+    # uvicorn re-raises the Ctrl-C it handled once the servers have shut down cleanly.
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve_all())
+
+
+def cmd_serve(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> None:
+    settings = settings_from(load_env())
+    run([(server_app(settings), args.host, args.port)])
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    serve = commands.add_parser(
+        "serve", help="run the API server (configuration from the environment)"
+    )
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT)
+    serve.set_defaults(func=cmd_serve)
