@@ -1,6 +1,5 @@
 """The same app on AWS Lambda behind API Gateway (Mangum), fed the events API Gateway sends."""
 
-import base64
 import importlib
 import json
 from urllib.parse import urlencode
@@ -12,8 +11,8 @@ from dialtone.devcreds import development_values
 from dialtone.server.db import Database
 from dialtone.server.registry import LineRegistry
 from tests.conftest import SEED_CLIENT, SEED_NUMBER, SEED_PASSWORD
+from tests.lambda_events import DOMAIN, http_api_event, rest_api_event
 
-DOMAIN = "abc123.execute-api.ap-northeast-1.amazonaws.com"
 INCOMING = "/twilio/retrieve_twiml/call_incoming"
 PARAMS = {
     "AccountSid": "AC" + "3e" * 16,
@@ -28,99 +27,55 @@ PARAMS = {
 }
 
 
-@pytest.fixture
-def lambda_handler(db_url, monkeypatch, request):
-    """Import the handler module as Lambda would, for a given public URL and base path."""
-    stage = getattr(request, "param", "")
-    Database(db_url).upgrade()
-    LineRegistry(Database(db_url)).add(SEED_NUMBER, SEED_CLIENT, SEED_PASSWORD)
+def _load(monkeypatch, tmp_path, db_url, *, public_url, base_path):
+    """Import the handler module as a Lambda cold start would, with this environment."""
+    monkeypatch.chdir(tmp_path)  # no developer's .env
     for name, value in development_values().items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("DIALTONE_DATABASE_URL", db_url)
-    monkeypatch.setenv("DIALTONE_PUBLIC_URL", f"https://{DOMAIN}{stage}")
-    monkeypatch.setenv("DIALTONE_API_GATEWAY_BASE_PATH", stage or "/")
+    if public_url is None:
+        monkeypatch.delenv("DIALTONE_PUBLIC_URL", raising=False)
+    else:
+        monkeypatch.setenv("DIALTONE_PUBLIC_URL", public_url)
+    monkeypatch.setenv("DIALTONE_API_GATEWAY_BASE_PATH", base_path)
+    monkeypatch.delenv("DIALTONE_SSM_PARAMETER_PATH", raising=False)
     import dialtone.server.aws_lambda as module
 
-    return importlib.reload(module).handler
+    return importlib.reload(module)
+
+
+@pytest.fixture
+def registered(db_url):
+    db = Database(db_url)
+    db.upgrade()
+    LineRegistry(db).add(SEED_NUMBER, SEED_CLIENT, SEED_PASSWORD)
+    db.dispose()
+    return db_url
+
+
+@pytest.fixture
+def lambda_handler(registered, monkeypatch, tmp_path, request):
+    """The handler for a configured public URL with a given stage ("" or "/prod")."""
+    stage = getattr(request, "param", "")
+    return _load(
+        monkeypatch,
+        tmp_path,
+        registered,
+        public_url=f"https://{DOMAIN}{stage}",
+        base_path=stage or "/",
+    ).handler
+
+
+@pytest.fixture
+def context_handler(registered, monkeypatch, tmp_path):
+    """The handler as deploy/aws/template.yaml runs it: no DIALTONE_PUBLIC_URL, stage prod."""
+    return _load(monkeypatch, tmp_path, registered, public_url=None, base_path="/prod").handler
 
 
 def _signature(url, params):
     return RequestValidator(development_values()["TWILIO_AUTH_TOKEN"]).compute_signature(
         url, params
     )
-
-
-def _v2_event(path, body, *, b64, signature, stage=""):
-    raw = base64.b64encode(body.encode()).decode() if b64 else body
-    return {
-        "version": "2.0",
-        "routeKey": f"POST {path}",
-        "rawPath": stage + path,
-        "rawQueryString": "",
-        "headers": {
-            "host": DOMAIN,
-            "content-type": "application/x-www-form-urlencoded; charset=UTF-8",
-            "x-forwarded-proto": "https",
-            "x-forwarded-port": "443",
-            "user-agent": "TwilioProxy/1.1",
-            "x-twilio-signature": signature,
-        },
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "abc123",
-            "domainName": DOMAIN,
-            "domainPrefix": "abc123",
-            "http": {
-                "method": "POST",
-                "path": stage + path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": "203.0.113.10",
-                "userAgent": "TwilioProxy/1.1",
-            },
-            "requestId": "id",
-            "routeKey": f"POST {path}",
-            "stage": stage.strip("/") or "$default",
-            "time": "21/Nov/2026:00:00:00 +0000",
-            "timeEpoch": 1795219200000,
-        },
-        "body": raw,
-        "isBase64Encoded": b64,
-    }
-
-
-def _v1_event(path, body, *, b64, signature, stage="/prod"):
-    headers = {
-        "Host": DOMAIN,
-        "Content-Type": "application/x-www-form-urlencoded; charset=UTF-8",
-        "X-Forwarded-Proto": "https",
-        "X-Forwarded-Port": "443",
-        "X-Twilio-Signature": signature,
-    }
-    return {
-        "resource": path,
-        "path": path,
-        "httpMethod": "POST",
-        "headers": headers,
-        "multiValueHeaders": {k: [v] for k, v in headers.items()},
-        "queryStringParameters": None,
-        "multiValueQueryStringParameters": None,
-        "pathParameters": None,
-        "stageVariables": None,
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "abc123",
-            "stage": stage.strip("/"),
-            "domainName": DOMAIN,
-            "path": stage + path,
-            "resourcePath": path,
-            "httpMethod": "POST",
-            "protocol": "HTTP/1.1",
-            "requestId": "id",
-            "identity": {"sourceIp": "203.0.113.10"},
-        },
-        "body": base64.b64encode(body.encode()).decode() if b64 else body,
-        "isBase64Encoded": b64,
-    }
 
 
 def _assert_twiml(result):
@@ -136,7 +91,9 @@ def _assert_twiml(result):
 def test_http_api_default_stage(lambda_handler, b64):
     signature = _signature(f"https://{DOMAIN}{INCOMING}", PARAMS)
     _assert_twiml(
-        lambda_handler(_v2_event(INCOMING, urlencode(PARAMS), b64=b64, signature=signature), None)
+        lambda_handler(
+            http_api_event(INCOMING, urlencode(PARAMS), b64=b64, signature=signature), None
+        )
     )
 
 
@@ -144,7 +101,7 @@ def test_http_api_default_stage(lambda_handler, b64):
 @pytest.mark.parametrize("b64", [True, False])
 def test_http_api_named_stage(lambda_handler, b64):
     signature = _signature(f"https://{DOMAIN}/prod{INCOMING}", PARAMS)
-    event = _v2_event(INCOMING, urlencode(PARAMS), b64=b64, signature=signature, stage="/prod")
+    event = http_api_event(INCOMING, urlencode(PARAMS), b64=b64, signature=signature, stage="/prod")
     _assert_twiml(lambda_handler(event, None))
 
 
@@ -153,7 +110,9 @@ def test_http_api_named_stage(lambda_handler, b64):
 def test_rest_api_stage_as_in_the_seeds(lambda_handler, b64):
     signature = _signature(f"https://{DOMAIN}/prod{INCOMING}", PARAMS)
     _assert_twiml(
-        lambda_handler(_v1_event(INCOMING, urlencode(PARAMS), b64=b64, signature=signature), None)
+        lambda_handler(
+            rest_api_event(INCOMING, urlencode(PARAMS), b64=b64, signature=signature), None
+        )
     )
 
 
@@ -161,7 +120,7 @@ def test_rest_api_stage_as_in_the_seeds(lambda_handler, b64):
 def test_a_signature_without_the_stage_is_refused(lambda_handler):
     signature = _signature(f"https://{DOMAIN}{INCOMING}", PARAMS)
     result = lambda_handler(
-        _v1_event(INCOMING, urlencode(PARAMS), b64=False, signature=signature), None
+        rest_api_event(INCOMING, urlencode(PARAMS), b64=False, signature=signature), None
     )
     assert result["statusCode"] == 403
     assert "<Response" not in result["body"]
@@ -169,8 +128,92 @@ def test_a_signature_without_the_stage_is_refused(lambda_handler):
 
 def test_token_endpoint_through_lambda(lambda_handler):
     body = json.dumps({"twilioPhoneNumber": "+81-50-3123-4567", "password": SEED_PASSWORD})
-    event = _v2_event("/twilio/retrieve_capability_token", body, b64=False, signature="")
+    event = http_api_event("/twilio/retrieve_capability_token", body, b64=False, signature="")
     event["headers"]["content-type"] = "application/json"
     result = lambda_handler(event, None)
     assert result["statusCode"] == 200
     assert json.loads(result["body"])["identity"] == SEED_CLIENT
+
+
+@pytest.mark.parametrize("b64", [True, False])
+def test_without_a_public_url_the_request_context_gives_it(context_handler, b64):
+    # API Gateway records the domain and stage it served; the signature covers both.
+    signature = _signature(f"https://{DOMAIN}/prod{INCOMING}", PARAMS)
+    body = urlencode(PARAMS)
+    _assert_twiml(
+        context_handler(
+            http_api_event(INCOMING, body, b64=b64, signature=signature, stage="/prod"), None
+        )
+    )
+    _assert_twiml(
+        context_handler(rest_api_event(INCOMING, body, b64=b64, signature=signature), None)
+    )
+
+
+def test_a_host_header_cannot_choose_the_signed_url(context_handler):
+    # A forger who captured a webhook signed for another URL of the same account must not
+    # make us check against that URL by sending its host.
+    other = "https://other.example.com/prod"
+    signature = _signature(other + INCOMING, PARAMS)
+    event = http_api_event(
+        INCOMING,
+        urlencode(PARAMS),
+        b64=True,
+        signature=signature,
+        stage="/prod",
+        host="other.example.com",
+    )
+    event["headers"]["x-forwarded-host"] = "other.example.com"
+    assert context_handler(event, None)["statusCode"] == 403
+
+
+def test_a_custom_domain_is_refused_until_the_public_url_is_configured(context_handler, caplog):
+    # The event does not carry a custom domain's API mapping, so the URL Twilio used is
+    # unknown: refuse (403) and say what to set, rather than guess.
+    domain = "phone-api.example.com"
+    signature = _signature(f"https://{domain}/prod{INCOMING}", PARAMS)
+    event = http_api_event(
+        INCOMING, urlencode(PARAMS), b64=True, signature=signature, stage="/prod", domain=domain
+    )
+    assert context_handler(event, None)["statusCode"] == 403
+    (refusal,) = [r for r in caplog.records if r.getMessage() == "webhook_signature_invalid"]
+    assert "set DIALTONE_PUBLIC_URL" in refusal.fields["reason"]
+
+
+@pytest.mark.parametrize(
+    ("context", "expected"),
+    [
+        ({"domainName": DOMAIN, "stage": "prod"}, f"https://{DOMAIN}/prod"),
+        ({"domainName": DOMAIN, "stage": "$default"}, f"https://{DOMAIN}"),
+        (
+            {"domainName": "abc.lambda-url.us-east-1.on.aws", "stage": "$default"},
+            "https://abc.lambda-url.us-east-1.on.aws",
+        ),
+        (
+            {"domainName": "abc.execute-api.cn-north-1.amazonaws.com.cn", "stage": "v1"},
+            "https://abc.execute-api.cn-north-1.amazonaws.com.cn/v1",
+        ),
+        ({"domainName": "api.example.com", "stage": "prod"}, None),
+        ({"domainName": f"evil.com/{DOMAIN}", "stage": "prod"}, None),
+        ({}, None),
+    ],
+)
+def test_request_context_base_url(context, expected):
+    from dialtone.server.aws_lambda import request_context_base_url
+
+    assert request_context_base_url({"requestContext": context}) == expected
+
+
+def test_the_migrate_handler_brings_a_new_database_to_the_newest_schema(
+    db_url, monkeypatch, tmp_path
+):
+    from sqlalchemy import inspect
+
+    module = _load(monkeypatch, tmp_path, db_url, public_url=None, base_path="/prod")
+    result = module.migrate({}, None)
+    assert result["status"] == "ok"
+    assert result["revision"] == "0001"
+    db = Database(db_url)
+    assert {"lines", "calls", "call_events"} <= set(inspect(db.engine).get_table_names())
+    db.dispose()
+    assert module.migrate({}, None) == result  # idempotent

@@ -6,10 +6,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from dialtone.cli import call, dev, emulator, lines, serve, web
+from dialtone.cli import aws, call, dev, emulator, lines, serve, web
 from dialtone.cli.common import CommandError
 
-GROUPS = (serve, dev, lines, emulator, call, web)
+GROUPS = (serve, dev, lines, emulator, call, web, aws)
 
 
 def build_parser() -> argparse.ArgumentParser:

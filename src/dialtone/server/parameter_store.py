@@ -39,6 +39,7 @@ def read_parameters(path: str, client: object = None) -> dict[str, str]:
     path = "/" + path.strip("/")
     values: dict[str, str] = {}
     problems: list[str] = []
+    refused: set[str] = set()
     pages = client.get_paginator("get_parameters_by_path").paginate(  # type: ignore[attr-defined]
         Path=path, WithDecryption=True, Recursive=False
     )
@@ -52,18 +53,18 @@ def read_parameters(path: str, client: object = None) -> dict[str, str]:
                     f"{', '.join(sorted(KNOWN_NAMES))})"
                 )
             elif name in SECRET_NAMES and parameter["Type"] != "SecureString":
+                refused.add(name)
                 problems.append(
                     f"{full_name} is a {parameter['Type']}; store it as a SecureString "
                     "(aws ssm put-parameter --type SecureString --overwrite …)"
                 )
             else:
                 values[name] = parameter["Value"]
-    for name in sorted(SECRET_NAMES - values.keys()):
-        if not any(name in problem for problem in problems):
-            problems.append(
-                f"{path}/{name} is missing: aws ssm put-parameter --type SecureString "
-                f"--name {path}/{name} --value …"
-            )
+    for name in sorted(SECRET_NAMES - values.keys() - refused):
+        problems.append(
+            f"{path}/{name} is missing: aws ssm put-parameter --type SecureString "
+            f"--name {path}/{name} --value …"
+        )
     if problems:
         listed = "\n  - ".join(problems)
         raise ConfigError(f"invalid configuration in Parameter Store:\n  - {listed}")

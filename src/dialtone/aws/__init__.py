@@ -1,0 +1,1 @@
+"""Deploying to AWS from a workstation: the Lambda package and the phone page on S3."""
