@@ -203,8 +203,11 @@ def build(
                 continue
             result = subprocess.run([*pip, *step], capture_output=True, text=True, check=False)
             if result.returncode != 0:
+                errors = [line for line in result.stderr.splitlines() if line.startswith("ERROR")]
+                detail = "\n".join(errors) or result.stderr.strip()[-2000:]
                 raise PackageError(
-                    f"pip could not get Lambda-ready wheels:\n{result.stderr.strip()[-2000:]}"
+                    f"pip found no wheels for python{python} on Lambda's {architecture} Linux "
+                    f"(glibc 2.{_GLIBC[python]}):\n{detail}"
                 )
         _copy_dialtone(root)
         _prune(root)
