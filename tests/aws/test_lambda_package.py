@@ -256,3 +256,28 @@ def test_the_packaged_handler_answers_seed_002s_curl_checks(package, db_url, kin
     )
     assert forged["statusCode"] == 403
     assert "<Response" not in forged["body"]
+
+    # The phone's other calls with the token it got: refresh, and its recent calls (none:
+    # the seed's placeholder CallSids, CCA86nnn…, are not SIDs, so no history was kept).
+    bearer = {"authorization": f"Bearer {reply['accessToken']}"}
+    if kind == "rest":
+        follow = [rest_api_event("/twilio/refresh_token", "", b64=False), None]
+        follow[0]["headers"].update(bearer)
+        follow[0]["multiValueHeaders"].update({k: [v] for k, v in bearer.items()})
+        calls = rest_api_event("/twilio/calls", "", b64=False)
+        calls["httpMethod"] = calls["requestContext"]["httpMethod"] = "GET"
+        calls["headers"].update(bearer)
+        calls["multiValueHeaders"].update({k: [v] for k, v in bearer.items()})
+        follow[1] = calls
+    else:
+        follow = [
+            http_api_event("/twilio/refresh_token", "", b64=False, stage="/prod"),
+            http_api_event("/twilio/calls", "", b64=False, stage="/prod", method="GET"),
+        ]
+        for event in follow:
+            event["headers"].update(bearer)
+    refreshed, recent = _invoke(task, db_url, follow, public_url=public_url)["results"]
+    assert refreshed["statusCode"] == 200
+    assert json.loads(refreshed["body"])["identity"] == SEED_CLIENT
+    assert recent["statusCode"] == 200
+    assert json.loads(recent["body"]) == {"calls": []}
