@@ -220,8 +220,10 @@ def test_dev_serves_the_seed_line_with_the_printed_password(tmp_path):
 
 def test_web_build_writes_a_static_phone(tmp_path, capsys):
     import json
+    import re
 
-    from dialtone.server.web import SDK
+    from dialtone.server import sounds
+    from dialtone.server.web import SDK, WEB
 
     if not SDK.exists():
         pytest.skip("the Voice SDK is not installed (npm ci in src/dialtone/web)")
@@ -231,13 +233,48 @@ def test_web_build_writes_a_static_phone(tmp_path, capsys):
         "apiBase": "https://api.example.com/prod",
         "chunderw": None,
     }
-    for name in (
-        "index.html",
-        "app.js",
-        "style.css",
-        "vendor/twilio.min.js",
-        "sounds/incoming.wav",
-        "sounds/dtmf0.wav",
-    ):
+    # Everything but the page and its config is under one content-addressed folder.
+    (folder,) = (out / "assets").iterdir()
+    assert re.fullmatch(r"[0-9a-f]{12}", folder.name)
+    files = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
+    assets = {f"assets/{folder.name}/{name}" for name in ("app.js", "style.css")}
+    assets |= {f"assets/{folder.name}/vendor/twilio.min.js"}
+    assets |= {f"assets/{folder.name}/sounds/{name}.wav" for name in sounds.NAMES}
+    assert files == {"index.html", "config.json", *assets}
+    for name in files:
         assert (out / name).stat().st_size > 0, name
+    # The page's references (stylesheet, SDK, app) all point at files that exist.
+    page = (out / "index.html").read_text()
+    refs = re.findall(r'(?:src|href)="([^":]+)"', page)
+    assert sorted(refs) == sorted(
+        f"assets/{folder.name}/{name}" for name in ("style.css", "vendor/twilio.min.js", "app.js")
+    )
+    assert all((out / ref).is_file() for ref in refs)
+    # app.js finds its sounds beside itself (assets/<digest>/sounds/), not beside the page.
+    app = (out / "assets" / folder.name / "app.js").read_text()
+    assert app == (WEB / "app.js").read_text()
+    assert "new URL(`sounds/${n}.wav`, assetBase)" in app and "document.currentScript" in app
+    # Same files, same folder: a rebuild is deterministic.
+    again = tmp_path / "again"
+    assert main(["web", "build", str(again), "--api-base", "https://other.example.com"]) == 0
+    assert [p.name for p in (again / "assets").iterdir()] == [folder.name]
+    assert (again / "index.html").read_text() == page
     assert main(["web", "build", str(out), "--api-base", "api.example.com"]) == 1
+
+
+def test_web_build_refuses_an_index_html_it_cannot_ship():
+    from dialtone.cli.common import CommandError
+    from dialtone.cli.web import rewrite_index
+    from dialtone.server.web import WEB
+
+    page = (WEB / "index.html").read_text()
+    assert 'src="assets/abc/app.js"' in rewrite_index(page, "assets/abc")
+    broken = [
+        page.replace('src="app.js"', 'src="main.js"'),  # renamed: would 404
+        page.replace('href="style.css"', "href='style.css'"),  # not the exact attribute
+        page.replace("</body>", '<img src="logo.png"></body>'),  # a new asset not shipped
+        page.replace('<script src="app.js"></script>', ""),  # the app is gone
+    ]
+    for variant in broken:
+        with pytest.raises(CommandError):
+            rewrite_index(variant, "assets/abc")

@@ -3,6 +3,9 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
+// Where this script came from: the sounds sit beside it (at / when the API server serves the
+// page, in assets/<digest>/ in a `dialtone web build`). Only known while the script first runs.
+const assetBase = document.currentScript ? document.currentScript.src : location.href;
 const state = { config: null, device: null, call: null, token: null, line: null, timer: null };
 
 // What each SDK error means for the person holding the phone, and what to do.
@@ -45,7 +48,7 @@ async function api(path, options) {
 
 function sounds() {
   const names = ["incoming", "outgoing", "disconnect", ..."0123456789sh".split("").map((k) => "dtmf" + k)];
-  return Object.fromEntries(names.map((n) => [n, `sounds/${n}.wav`]));  // beside the page
+  return Object.fromEntries(names.map((n) => [n, new URL(`sounds/${n}.wav`, assetBase).href]));
 }
 
 async function signIn(event) {
