@@ -249,3 +249,17 @@ def make_server(db: Database) -> Iterator:
 @pytest.fixture
 def server(make_server, settings: Settings, registry: LineRegistry) -> LiveServer:
     return make_server(settings)
+
+
+@pytest.fixture
+def mocked_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """moto's in-process AWS with fake credentials: no request can leave this process."""
+    from moto import mock_aws
+
+    for name in ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_PROFILE", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-northeast-1")
+    with mock_aws():
+        yield

@@ -15,7 +15,6 @@ from pathlib import Path
 import boto3
 import pytest
 from botocore.stub import Stubber
-from moto import mock_aws
 
 from dialtone.aws import static_site
 from dialtone.cli import main
@@ -47,40 +46,35 @@ class AWS:
 
 
 @pytest.fixture
-def aws(monkeypatch) -> AWS:
-    for name in ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    with mock_aws():
-        s3 = boto3.client("s3")
-        s3.create_bucket(Bucket=BUCKET)
-        cloudfront = boto3.client("cloudfront")
-        distribution = cloudfront.create_distribution(
-            DistributionConfig={
-                "CallerReference": "dialtone-test",
-                "Comment": "the phone",
-                "Enabled": True,
-                "Origins": {
-                    "Quantity": 1,
-                    "Items": [
-                        {
-                            "Id": "site",
-                            "DomainName": f"{BUCKET}.s3.amazonaws.com",
-                            "S3OriginConfig": {"OriginAccessIdentity": ""},
-                        }
-                    ],
-                },
-                "DefaultCacheBehavior": {
-                    "TargetOriginId": "site",
-                    "ViewerProtocolPolicy": "redirect-to-https",
-                    "MinTTL": 0,
-                    "ForwardedValues": {"QueryString": False, "Cookies": {"Forward": "none"}},
-                },
-            }
-        )["Distribution"]
-        yield AWS(s3, cloudfront, distribution["Id"], distribution["DomainName"])
+def aws(mocked_aws, monkeypatch) -> AWS:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")  # buckets without a LocationConstraint
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=BUCKET)
+    cloudfront = boto3.client("cloudfront")
+    distribution = cloudfront.create_distribution(
+        DistributionConfig={
+            "CallerReference": "dialtone-test",
+            "Comment": "the phone",
+            "Enabled": True,
+            "Origins": {
+                "Quantity": 1,
+                "Items": [
+                    {
+                        "Id": "site",
+                        "DomainName": f"{BUCKET}.s3.amazonaws.com",
+                        "S3OriginConfig": {"OriginAccessIdentity": ""},
+                    }
+                ],
+            },
+            "DefaultCacheBehavior": {
+                "TargetOriginId": "site",
+                "ViewerProtocolPolicy": "redirect-to-https",
+                "MinTTL": 0,
+                "ForwardedValues": {"QueryString": False, "Cookies": {"Forward": "none"}},
+            },
+        }
+    )["Distribution"]
+    yield AWS(s3, cloudfront, distribution["Id"], distribution["DomainName"])
 
 
 class _Refs(HTMLParser):

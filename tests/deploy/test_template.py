@@ -17,7 +17,6 @@ from urllib.parse import urlencode
 
 import boto3
 import pytest
-from moto import mock_aws
 from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
 from twilio.request_validator import RequestValidator
@@ -437,7 +436,9 @@ def _resolve(value: Any, parameters: dict[str, str]) -> str:
     return parameters[value["Ref"]] if isinstance(value, dict) else str(value)
 
 
-def test_the_lambda_starts_with_the_templates_environment(template, monkeypatch, tmp_path):
+def test_the_lambda_starts_with_the_templates_environment(
+    template, mocked_aws, monkeypatch, tmp_path
+):
     """The function's environment as CloudFormation would set it from the template (defaults
     and the required SIDs) plus the three SecureStrings under the default ParameterPath:
     the cold start, the migration handler and the API on the named stage all work, and
@@ -459,29 +460,21 @@ def test_the_lambda_starts_with_the_templates_environment(template, monkeypatch,
         monkeypatch.delenv(name)
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "ap-northeast-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
 
     path = parameters["ParameterPath"]
-    with mock_aws():
-        ssm = boto3.client("ssm")
-        for name, value in {
-            "TWILIO_AUTH_TOKEN": TEST_SETTINGS.auth_token,
-            "TWILIO_API_SECRET": TEST_SETTINGS.api_secret,
-            "DIALTONE_DATABASE_URL": f"sqlite:///{tmp_path / 'dialtone.db'}",
-        }.items():
-            ssm.put_parameter(Name=f"{path}/{name}", Value=value, Type="SecureString")
-        name = "dialtone.server.aws_lambda"
-        module = (
-            importlib.reload(sys.modules[name])
-            if name in sys.modules
-            else (importlib.import_module(name))
-        )
+    ssm = boto3.client("ssm")
+    for name, value in {
+        "TWILIO_AUTH_TOKEN": TEST_SETTINGS.auth_token,
+        "TWILIO_API_SECRET": TEST_SETTINGS.api_secret,
+        "DIALTONE_DATABASE_URL": f"sqlite:///{tmp_path / 'dialtone.db'}",
+    }.items():
+        ssm.put_parameter(Name=f"{path}/{name}", Value=value, Type="SecureString")
+    name = "dialtone.server.aws_lambda"
+    module = (
+        importlib.reload(sys.modules[name])
+        if name in sys.modules
+        else (importlib.import_module(name))
+    )
 
     for function in ("ApiFunction", "MigrateFunction"):
         handler = template["Resources"][function]["Properties"]["Handler"]

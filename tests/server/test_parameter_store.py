@@ -9,7 +9,6 @@ from urllib.parse import urlencode
 
 import boto3
 import pytest
-from moto import mock_aws
 from twilio.request_validator import RequestValidator
 
 from dialtone import logs
@@ -34,17 +33,9 @@ PARAMS = {"CallSid": "CA" + "1a" * 16, "From": "+819059876543", "To": SEED_NUMBE
 
 
 @pytest.fixture
-def ssm(monkeypatch, tmp_path):
+def ssm(mocked_aws, monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "ap-northeast-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    with mock_aws():
-        yield boto3.client("ssm")
+    return boto3.client("ssm")
 
 
 def _put(ssm, name: str, value: str, kind: str = "SecureString") -> None:
