@@ -43,6 +43,8 @@ NUMBERS = f"{ACCOUNT}/IncomingPhoneNumbers.json"
 NUMBER = f"{ACCOUNT}/IncomingPhoneNumbers/{{Sid}}.json"
 APPLICATIONS = f"{ACCOUNT}/Applications.json"
 APPLICATION = f"{ACCOUNT}/Applications/{{Sid}}.json"
+KEYS = f"{ACCOUNT}/Keys.json"
+KEY = f"{ACCOUNT}/Keys/{{Sid}}.json"
 COVERED = {
     CALLS: ("post", "get"),
     CALL: ("get", "post", "delete"),
@@ -50,6 +52,8 @@ COVERED = {
     NUMBER: ("get", "post", "delete"),
     APPLICATIONS: ("post", "get"),
     APPLICATION: ("get", "post", "delete"),
+    KEYS: ("post", "get"),
+    KEY: ("get", "post", "delete"),
 }
 
 HELLO = "<Response><Say>Hello.</Say></Response>"
@@ -410,6 +414,26 @@ def test_applications_create_list_fetch_update_delete(spec, emulator, hooks):
     assert updated["friendly_name"] == "renamed" and updated["voice_fallback_url"] == voice
 
     spec.check(emulator.http.delete(url), APPLICATION, "delete")
+    check_error(emulator.http.get(url), 404, 20404)
+
+
+def test_keys_create_list_fetch_update_delete(spec, emulator):
+    """Spec: `Keys.json` POST `201` (`api.v2010.account.new_key`, with `secret`) / GET `200`,
+    `Keys/{Sid}.json` GET / POST `200` (`api.v2010.account.key`, no secret) / DELETE `204`."""
+    made = spec.check(
+        emulator.http.post(_url(emulator, KEYS), data={"FriendlyName": "dialtone"}), KEYS, "post"
+    )
+    assert made["sid"].startswith("SK") and len(made["secret"]) == 32
+    listed = spec.check(emulator.http.get(_url(emulator, KEYS)), KEYS, "get")
+    assert made["sid"] in [k["sid"] for k in listed["keys"]]
+    assert emulator.credentials.api_key in [k["sid"] for k in listed["keys"]]
+    assert all("secret" not in k for k in listed["keys"])
+    url = _url(emulator, KEY, made["sid"])
+    fetched = spec.check(emulator.http.get(url), KEY, "get")
+    assert "secret" not in fetched and fetched["friendly_name"] == "dialtone"
+    renamed = spec.check(emulator.http.post(url, data={"FriendlyName": "other"}), KEY, "post")
+    assert renamed["friendly_name"] == "other"
+    spec.check(emulator.http.delete(url), KEY, "delete")
     check_error(emulator.http.get(url), 404, 20404)
 
 

@@ -6,10 +6,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from dialtone.cli import aws, call, dev, emulator, lines, serve, web
+from dialtone.cli import account, aws, call, dev, emulator, lines, serve, web
 from dialtone.cli.common import CommandError
 
-GROUPS = (serve, dev, lines, emulator, call, web, aws)
+GROUPS = (serve, dev, lines, account, emulator, call, web, aws)
 
 
 def build_parser() -> argparse.ArgumentParser:

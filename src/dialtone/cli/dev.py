@@ -33,13 +33,13 @@ def cmd_dev(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> None:
     from dialtone.server.registry import LineNotFound
 
     env = load_env()
-    generated = [name for name, value in development_values().items() if not env.get(name)]
-    for name in generated:
-        env[name] = development_values()[name]
+    # No TwiML App SID: `dialtone setup`'s code makes the app on the emulator, as on Twilio.
+    defaults = {k: v for k, v in development_values().items() if k != "TWILIO_TWIML_APP_SID"}
+    generated = [name for name in defaults if not env.get(name)]
+    env.update({name: defaults[name] for name in generated})
     env.setdefault("DIALTONE_PUBLIC_URL", f"http://{args.host}:{args.port}")
     env.setdefault("DIALTONE_DEFAULT_REGION", "JP")
     env.setdefault("DIALTONE_VOICE_SIGNALING", f"localhost:{args.signal_port}")
-    settings = settings_from(env)
 
     password = env.get("DIALTONE_DEV_PASSWORD") or secrets.token_urlsafe(9)
     registry = open_registry(env)
@@ -53,7 +53,7 @@ def cmd_dev(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> None:
     finally:
         registry.db.dispose()
 
-    base = settings.public_url
+    base = env["DIALTONE_PUBLIC_URL"].rstrip("/")
     emulator_url = f"http://{args.host}:{args.emulator_port}"
     switch = Switch(
         EmulatorConfig(
@@ -62,27 +62,35 @@ def cmd_dev(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> None:
             signal_host=f"{browser_host(args.host)}:{args.signal_port}",
         )
     )
+    # What buying a number and owning a phone would give; the rest is `dialtone setup`'s.
     provision(
         switch,
         {
-            "applications": [
-                {
-                    "sid": settings.twiml_app_sid,
-                    "friendly_name": "dialtone",
-                    "voice_url": f"{base}/twilio/retrieve_twiml/call_outgoing",
-                    "status_callback": f"{base}/twilio/status_callback",
-                }
-            ],
-            "numbers": [
-                {
-                    "phone_number": DEMO_NUMBER,
-                    "voice_url": f"{base}/twilio/retrieve_twiml/call_incoming",
-                    "status_callback": f"{base}/twilio/status_callback",
-                }
-            ],
+            "numbers": [{"phone_number": DEMO_NUMBER}],
             "phones": [{"address": DEMO_EXTERNAL, "mode": "answer", "answer_after": 2}],
         },
     )
+
+    def configure_then_serve() -> list[tuple]:
+        """`dialtone setup` against the emulator, then the API server with what it made."""
+        from dialtone.account.client import AccountError, rest_client
+        from dialtone.account.setup import apply, make_plan
+
+        try:
+            plan = make_plan(rest_client(env, emulator_url), base, env, [DEMO_NUMBER])
+            apply(plan, env.update, lambda line: None)
+        except AccountError as exc:
+            raise CommandError(f"setting up the emulator: {exc}") from None
+        if plan.problems:
+            raise CommandError(f"setting up the emulator: {'; '.join(plan.problems)}")
+        print(
+            f"  set up          TwiML App {env['TWILIO_TWIML_APP_SID']} and {DEMO_NUMBER}'s "
+            "voice URL, by `dialtone setup`'s code",
+            file=out,
+            flush=True,
+        )
+        return [(server_app(settings_from(env)), args.host, args.port)]
+
     signaling_app, signal_lines = signaling(switch, args.host, args.signal_port)
     print(
         "dialtone dev\n"
@@ -106,11 +114,9 @@ def cmd_dev(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> None:
         flush=True,
     )
     run(
-        [
-            (server_app(settings), args.host, args.port),
-            (create_emulator(switch), args.host, args.emulator_port),
-            signaling_app,
-        ]
+        [(create_emulator(switch), args.host, args.emulator_port), signaling_app],
+        then=configure_then_serve,
+        then_ports=[(args.host, args.port)],
     )
 
 

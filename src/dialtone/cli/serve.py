@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TextIO
 
 from dialtone.cli.common import CommandError, load_env, open_database, settings_from
@@ -33,32 +33,51 @@ def check_port_free(host: str, port: int) -> None:
             ) from None
 
 
-def run(apps: Sequence[tuple]) -> None:
-    """Serve ASGI apps — (app, host, port[, (certfile, keyfile)]) — in this process on one
-    event loop (the emulator's REST and signaling apps share state); Ctrl-C stops them all."""
-    import asyncio
-
+def _server(app: object, host: str, port: int, *tls: tuple):
     import uvicorn
+
+    cert, key = tls[0] if tls else (None, None)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        proxy_headers=True,
+        ssl_certfile=str(cert) if cert else None,
+        ssl_keyfile=str(key) if key else None,
+    )
+    return uvicorn.Server(config)
+
+
+def run(
+    apps: Sequence[tuple],
+    then: Callable[[], Sequence[tuple]] | None = None,
+    then_ports: Sequence[tuple[str, int]] = (),
+) -> None:
+    """Serve ASGI apps — (app, host, port[, (certfile, keyfile)]) — in this process on one
+    event loop (the emulator's REST and signaling apps share state); Ctrl-C stops them all.
+    `then`, run in a thread once those are listening, returns more apps to serve (on
+    `then_ports`, checked free up front)."""
+    import asyncio
 
     for app in apps:
         check_port_free(app[1], app[2])
-    servers = []
-    for app, host, port, *tls in apps:
-        cert, key = tls[0] if tls else (None, None)
-        config = uvicorn.Config(
-            app,
-            host=host,
-            port=port,
-            log_config=None,
-            access_log=False,
-            proxy_headers=True,
-            ssl_certfile=str(cert) if cert else None,
-            ssl_keyfile=str(key) if key else None,
-        )
-        servers.append(uvicorn.Server(config))
+    for host, port in then_ports:
+        check_port_free(host, port)
 
     async def serve_all() -> None:
-        await asyncio.gather(*(server.serve() for server in servers))
+        servers = [_server(*app) for app in apps]
+        tasks = [asyncio.create_task(server.serve()) for server in servers]
+        if then is not None:
+            while not all(server.started for server in servers):
+                if any(task.done() for task in tasks):
+                    break  # one could not start: its error surfaces below
+                await asyncio.sleep(0.02)
+            else:
+                more = await asyncio.to_thread(then)
+                tasks += [asyncio.create_task(_server(*app).serve()) for app in more]
+        await asyncio.gather(*tasks)
 
     # uvicorn re-raises the Ctrl-C it handled once the servers have shut down cleanly.
     with contextlib.suppress(KeyboardInterrupt):

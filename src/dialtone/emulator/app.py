@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from dialtone.emulator import console, control
-from dialtone.emulator.rest import calls, recordings, voice_resources
+from dialtone.emulator.rest import alerts, calls, keys, recordings, voice_resources
 from dialtone.emulator.rest.errors import TwilioApiError
 from dialtone.emulator.switch import Switch
 
@@ -35,6 +35,8 @@ def create_app(switch: Switch) -> Starlette:
             *calls.routes(),
             *voice_resources.routes(),
             *recordings.routes(),
+            *keys.routes(),
+            *alerts.routes(),
             *control.routes(),
             *console.routes(),
         ],

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import parse_qsl
@@ -75,15 +76,28 @@ class ClientGrant:
         return max(0, int(self.expires_at - current))
 
 
-def verify(token: str, credentials: Credentials, now: float | None = None) -> ClientGrant:
-    """The grant `token` carries, or TokenError with the code Twilio would send."""
+def verify(
+    token: str,
+    credentials: Credentials,
+    now: float | None = None,
+    api_secret_of: Callable[[str], str | None] | None = None,
+) -> ClientGrant:
+    """The grant `token` carries, or TokenError with the code Twilio would send.
+    `api_secret_of`: the secret of each of the account's API keys (default: the configured
+    one only); an AccessToken may be signed with any of them."""
     current = time.time() if now is None else now
     header, claims = _unverified(token)
     kind = _kind(header, claims)
     if kind == "access":
-        _expect(claims, "iss", credentials.api_key, "issuer is not this emulator's API key")
         _expect(claims, "sub", credentials.account_sid, "subject is not this emulator's account")
-        secret = credentials.api_secret
+        issuer = str(claims.get("iss", ""))
+        if api_secret_of is not None:
+            found = api_secret_of(issuer)
+        else:
+            found = credentials.api_secret if issuer == credentials.api_key else None
+        if found is None:
+            raise TokenError(INVALID, "issuer is not one of this account's API keys")
+        secret = found
     else:
         _expect(claims, "iss", credentials.account_sid, "issuer is not this emulator's account")
         secret = credentials.auth_token

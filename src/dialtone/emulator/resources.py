@@ -45,3 +45,14 @@ class Recording:
     channels: int = 1
     source: str = "RecordVerb"
     wav: bytes = b""
+
+
+@dataclass
+class ApiKey:
+    """A Standard API key: signs AccessTokens and authenticates REST requests."""
+
+    sid: str
+    secret: str = field(repr=False)
+    friendly_name: str = ""
+    date_created: datetime | None = None
+    date_updated: datetime | None = None

@@ -30,7 +30,13 @@ from dialtone.emulator.config import EmulatorConfig
 from dialtone.emulator.far_end import attach_phone_audio, release, say_file
 from dialtone.emulator.params import call_params
 from dialtone.emulator.phones import Behaviour, PhoneBook
-from dialtone.emulator.resources import Application, IncomingPhoneNumber, Recording, VoiceConfig
+from dialtone.emulator.resources import (
+    ApiKey,
+    Application,
+    IncomingPhoneNumber,
+    Recording,
+    VoiceConfig,
+)
 from dialtone.emulator.signaling.devices import DeviceRegistry, phone_identity
 from dialtone.emulator.webhooks import FetchError, WebhookClient
 
@@ -60,12 +66,26 @@ class Switch:
         self.applications: dict[str, Application] = {}
         self.calls: dict[str, Call] = {}
         self.recordings: dict[str, Recording] = {}
+        now = self.clock.utcnow()
+        self.api_keys: dict[str, ApiKey] = {
+            self.credentials.api_key: ApiKey(
+                self.credentials.api_key,
+                self.credentials.api_secret,
+                "dialtone development key",
+                now,
+                now,
+            )
+        }
         self.webhooks = WebhookClient(
             self.credentials.auth_token, config.webhook_timeout, config.webhook_connect_timeout
         )
         self.audio_cache: dict[str, tuple[float, bytes | None]] = {}
         self.devices = DeviceRegistry()
         self._tasks: set[asyncio.Task] = set()
+
+    def api_secret_of(self, key_sid: str) -> str | None:
+        key = self.api_keys.get(key_sid)
+        return key.secret if key else None
 
     # -- tasks ------------------------------------------------------------------------------
 

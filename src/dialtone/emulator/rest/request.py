@@ -26,8 +26,10 @@ def switch_of(request: Request) -> Switch:
     return request.app.state.switch
 
 
-def authenticate(request: Request) -> Switch:
-    """HTTP Basic with Account SID + auth token, or API key SID + secret (20003 otherwise)."""
+def authenticate(request: Request, *, account_only: bool = False) -> Switch:
+    """HTTP Basic with Account SID + auth token, or an API key's SID + secret (20003
+    otherwise). `account_only`: Standard API keys cannot manage keys (Twilio's API keys
+    doc: they reach every resource but the Accounts and Keys ones)."""
     switch = switch_of(request)
     credentials = switch.credentials
     header = request.headers.get("authorization", "")
@@ -35,16 +37,14 @@ def authenticate(request: Request) -> Switch:
     if header.lower().startswith("basic "):
         with contextlib.suppress(binascii.Error, UnicodeDecodeError):
             user, _, password = base64.b64decode(header[6:]).decode().partition(":")
-    valid = (
-        hmac.compare_digest(user, credentials.account_sid)
-        and hmac.compare_digest(password, credentials.auth_token)
-    ) or (
-        hmac.compare_digest(user, credentials.api_key)
-        and hmac.compare_digest(password, credentials.api_secret)
+    by_account = hmac.compare_digest(user, credentials.account_sid) and hmac.compare_digest(
+        password, credentials.auth_token
     )
-    if not valid:
+    key_secret = switch.api_secret_of(user)
+    by_key = key_secret is not None and hmac.compare_digest(password, key_secret)
+    if not by_account and not (by_key and not account_only):
         raise TwilioApiError(20003, "Authenticate", 401)
-    if request.path_params.get("AccountSid") != credentials.account_sid:
+    if request.path_params.get("AccountSid") not in (None, credentials.account_sid):
         raise TwilioApiError(20404, f"The requested resource {request.url.path} was not found", 404)
     return switch
 

@@ -146,7 +146,11 @@ class SignalingSession:
     async def on_listen(self, payload: dict[str, Any]) -> None:
         """A token, on every socket open and on every `updateToken()`."""
         try:
-            grant = verify(str(payload.get("token", "")), self.switch.credentials)
+            grant = verify(
+                str(payload.get("token", "")),
+                self.switch.credentials,
+                api_secret_of=self.switch.api_secret_of,
+            )
         except TokenError as exc:
             logs.event(log, "signal_token_refused", level=logging.WARNING, code=exc.code)
             await self.send("error", {"error": {"code": exc.code, "message": exc.message}})
