@@ -3,11 +3,16 @@ working when deleted; Monitor Alerts list what the emulator recorded on its call
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
+from openapi_schema_validator import OAS30Validator, validate
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT4
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.jwt.access_token import AccessToken
 from twilio.jwt.access_token.grants import VoiceGrant
@@ -15,6 +20,29 @@ from twilio.rest import Client
 
 from dialtone.emulator.client_tokens import TokenError, verify
 from tests.emulator.conftest import EXTERNAL_NUMBER, FINAL, TWILIO_NUMBER
+from tests.emulator.test_rest_spec import FORMATS, JSON, _escape
+
+MONITOR_SPEC = (
+    Path(__file__).resolve().parents[1] / "data" / "twilio-oai" / "twilio_monitor_v1.json"
+)
+
+
+def check_monitor(body: dict, path: str) -> None:
+    """The body is what twilio-oai's Monitor v1 spec says `GET path` answers with 200, every
+    field it lists present (Twilio writes them all, null when empty)."""
+    document = json.loads(MONITOR_SPEC.read_text(encoding="utf-8"))
+    uri = MONITOR_SPEC.as_uri()
+    registry = Registry().with_resource(uri, Resource.from_contents(document, DRAFT4))
+    pointer = "/".join(("paths", _escape(path), "get", "responses", "200", "content", JSON))
+    validate(
+        body,
+        {"$ref": f"{uri}#/{pointer}/schema"},
+        cls=OAS30Validator,
+        registry=registry,
+        format_checker=FORMATS,
+        enforce_properties_required=True,
+        check_schema=False,
+    )
 
 
 def client_for(emulator, *credentials: str) -> Client:
@@ -81,6 +109,8 @@ def test_alerts_list_the_errors_recorded_on_calls(emulator, account, hooks):
     assert alert.resource_sid == call["sid"] and alert.log_level == "error"
     assert alert.request_url == failing and alert.sid.startswith("NO")
     assert account.monitor.v1.alerts(alert.sid).fetch().error_code == "11200"
+    check_monitor(emulator.http.get("/v1/Alerts").json(), "/v1/Alerts")
+    check_monitor(emulator.http.get(f"/v1/Alerts/{alert.sid}").json(), "/v1/Alerts/{Sid}")
 
     future = datetime.now(UTC) + timedelta(days=30)
     assert account.monitor.v1.alerts.list(start_date=future) == []
