@@ -16,7 +16,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from dialtone.account.urls import METHOD, STATUS_PATH, Webhooks, url_difference
+from dialtone.account.urls import (
+    STATUS_PATH,
+    Webhooks,
+    application_settings,
+    number_settings,
+    url_difference,
+)
 
 SETUP = "run `dialtone setup`"
 PROBE_TIMEOUT = 10.0
@@ -44,7 +50,10 @@ def _compare(resource: Any, wanted: dict[str, tuple[str, str]]) -> list[str]:
     problems = []
     for name, (attribute, value) in wanted.items():
         actual = getattr(resource, attribute, None) or ""
-        if attribute.endswith("url") or attribute == "status_callback":
+        if name == "VoiceApplicationSid":
+            if actual:
+                problems.append(f"bound to TwiML App {actual}, so its VoiceUrl is not used")
+        elif attribute.endswith("url") or attribute == "status_callback":
             difference = url_difference(actual, value)
             if difference:
                 problems.append(f"{name} {actual or '(none)'}: {difference}")
@@ -105,15 +114,7 @@ def _application(client: Any, env: Mapping[str, str], hooks: Webhooks) -> Check:
         application = client.applications(sid).fetch()
     except TwilioRestException as exc:
         return Check("TwiML App", False, f"{sid} not found ({_twilio_error(exc)})", SETUP)
-    problems = _compare(
-        application,
-        {
-            "Voice URL": ("voice_url", hooks.outgoing),
-            "Voice method": ("voice_method", METHOD),
-            "Status callback": ("status_callback", hooks.status_callback),
-            "Status callback method": ("status_callback_method", METHOD),
-        },
-    )
+    problems = _compare(application, application_settings(hooks))
     if problems:
         return Check(
             f"TwiML App {sid}",
@@ -138,20 +139,7 @@ def _number(client: Any, number: str, hooks: Webhooks) -> Check:
         return Check(
             number, False, "not a number of this Twilio account", "buy or port it, or fix the line"
         )
-    problems = []
-    if owned.voice_application_sid:
-        problems.append(
-            f"bound to TwiML App {owned.voice_application_sid}, so its voice URL is not used"
-        )
-    problems += _compare(
-        owned,
-        {
-            "voice URL": ("voice_url", hooks.incoming),
-            "voice method": ("voice_method", METHOD),
-            "status callback": ("status_callback", hooks.status_callback),
-            "status callback method": ("status_callback_method", METHOD),
-        },
-    )
+    problems = _compare(owned, number_settings(hooks))
     if problems:
         return Check(
             number,

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dialtone.account.client import AccountError, twilio_error
-from dialtone.account.urls import METHOD, Webhooks
+from dialtone.account.urls import Webhooks, application_settings, number_settings
 
 APP_NAME = "dialtone"
 KEY_NAME = "dialtone"
@@ -64,26 +64,6 @@ def _changes(resource: Any, wanted: dict[str, tuple[str, str]]) -> list[Change]:
     ]
 
 
-def _app_wanted(hooks: Webhooks) -> dict[str, tuple[str, str]]:
-    return {
-        "VoiceUrl": ("voice_url", hooks.outgoing),
-        "VoiceMethod": ("voice_method", METHOD),
-        "StatusCallback": ("status_callback", hooks.status_callback),
-        "StatusCallbackMethod": ("status_callback_method", METHOD),
-    }
-
-
-def _number_wanted(hooks: Webhooks) -> dict[str, tuple[str, str]]:
-    return {
-        # A number bound to a TwiML App ignores its VoiceUrl: unbind it.
-        "VoiceApplicationSid": ("voice_application_sid", ""),
-        "VoiceUrl": ("voice_url", hooks.incoming),
-        "VoiceMethod": ("voice_method", METHOD),
-        "StatusCallback": ("status_callback", hooks.status_callback),
-        "StatusCallbackMethod": ("status_callback_method", METHOD),
-    }
-
-
 def _kwargs(changes: Iterable[Change]) -> dict[str, str]:
     """Twilio's parameter names → twilio-python's keyword arguments."""
     snake = {
@@ -116,7 +96,7 @@ def _plan_application(client: Any, hooks: Webhooks, configured_sid: str, plan: P
             )
             return
         application = found[0] if found else None
-    wanted = _app_wanted(hooks)
+    wanted = application_settings(hooks)
     if application is None:
         changes = [Change("FriendlyName", None, APP_NAME), *_changes(None, wanted)]
 
@@ -148,7 +128,7 @@ def _plan_number(client: Any, hooks: Webhooks, number: str, plan: Plan) -> None:
             "IncomingPhoneNumber with it); buy or port it first, or check the account"
         )
         return
-    changes = _changes(owned, _number_wanted(hooks))
+    changes = _changes(owned, number_settings(hooks))
     if changes:
         sid = owned.sid
 

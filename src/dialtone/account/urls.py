@@ -65,3 +65,23 @@ def url_difference(actual: str | None, expected: str) -> str | None:
     if have.query != want.query:
         differences.append(f"query {have.query or '(none)'} instead of {want.query or '(none)'}")
     return "; ".join(differences) or None
+
+
+def application_settings(hooks: Webhooks) -> dict[str, tuple[str, str]]:
+    """The TwiML App's settings: Twilio's parameter name → (twilio-python attribute, value)."""
+    return {
+        "VoiceUrl": ("voice_url", hooks.outgoing),
+        "VoiceMethod": ("voice_method", METHOD),
+        "StatusCallback": ("status_callback", hooks.status_callback),
+        "StatusCallbackMethod": ("status_callback_method", METHOD),
+    }
+
+
+def number_settings(hooks: Webhooks) -> dict[str, tuple[str, str]]:
+    """A line's number: as the app's, but calls come in at the incoming webhook, and a
+    number bound to a TwiML App ignores its VoiceUrl, so it must be bound to none."""
+    return {
+        "VoiceApplicationSid": ("voice_application_sid", ""),
+        **application_settings(hooks),
+        "VoiceUrl": ("voice_url", hooks.incoming),
+    }
