@@ -118,6 +118,8 @@ def test_status_callback_receives_every_status(numbered, hooks, tmp_path):
     result = dialtone_call(numbered, tmp_path, "--twiml", HELLO, "--status-callback", callback)
     sid = completed_sid(numbered, result)
     requests = hooks.wait("/status", count=4)
+    # Sent concurrently, they may arrive in any order, as from Twilio: SequenceNumber orders them.
+    requests.sort(key=lambda r: int(r.form["SequenceNumber"]))
     assert [r.form["CallStatus"] for r in requests] == [
         "initiated",
         "ringing",
