@@ -15,6 +15,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from twilio.rest import Client
 
 from dialtone.emulator.app import create_app
 from dialtone.emulator.config import Credentials, EmulatorConfig
@@ -227,3 +228,28 @@ def emulator() -> Iterator[Emulator]:
 
 def host_of(url: str) -> str:
     return urlsplit(url).netloc
+
+
+# -- twilio-python against the emulator ------------------------------------------------------
+
+
+def twilio_client(emulator: Emulator, *credentials: str) -> Client:
+    """twilio-python's REST Client with only its base URLs changed, as `dialtone setup` and
+    `dialtone doctor` use it: the 2010 API and Monitor both at the emulator."""
+    client = Client(*credentials)
+    client.api.base_url = emulator.base_url
+    client.monitor.base_url = emulator.base_url
+    return client
+
+
+@pytest.fixture
+def account(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Client:
+    """A Client with the account's own credentials (Account SID and auth token)."""
+    # The Client reads TWILIO_REGION / TWILIO_EDGE and would rewrite the host; requests honours
+    # proxy variables. Neither belongs in a test against a loopback emulator.
+    for name in ("TWILIO_REGION", "TWILIO_EDGE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    return twilio_client(
+        emulator, emulator.credentials.account_sid, emulator.credentials.auth_token
+    )

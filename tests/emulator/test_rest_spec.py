@@ -435,6 +435,80 @@ def test_keys_create_list_fetch_update_delete(spec, emulator):
     assert renamed["friendly_name"] == "other"
     spec.check(emulator.http.delete(url), KEY, "delete")
     check_error(emulator.http.get(url), 404, 20404)
+    check_error(emulator.http.post(url, data={"FriendlyName": "x"}), 404, 20404)
+    check_error(emulator.http.delete(url), 404, 20404)
+    # Twilio's Key doc: Standard keys reach everything "except for API key and Account
+    # resources"; a key that asks gets 401 with 20003.
+    credentials = emulator.credentials
+    with httpx.Client(
+        base_url=emulator.base_url, auth=(credentials.api_key, credentials.api_secret)
+    ) as with_key:
+        check_error(with_key.get(_url(emulator, KEYS)), 401, 20003)
+        check_error(with_key.post(_url(emulator, KEYS), data={"FriendlyName": "x"}), 401, 20003)
+        check_error(with_key.get(_url(emulator, KEY, credentials.api_key)), 401, 20003)
+
+
+def test_lists_filtered_by_phone_number_and_friendly_name(spec, emulator):
+    """Spec: `IncomingPhoneNumbers.json` GET takes `PhoneNumber` ("partial numbers and … '*'
+    as a wildcard for any digit") and `FriendlyName`, `Applications.json` GET `FriendlyName`;
+    the paging URIs keep the filter."""
+    for path, names in (
+        (NUMBERS, {"PhoneNumber", "FriendlyName"}),
+        (APPLICATIONS, {"FriendlyName"}),
+    ):
+        parameters = spec.document["paths"][path]["get"]["parameters"]
+        assert names <= {p["name"] for p in parameters if p["in"] == "query"}
+    emulator.add_number(TWILIO_NUMBER, FriendlyName="line 1")
+    emulator.add_number("+815039876543", FriendlyName="line 2")
+    emulator.add_number("+815031230000", FriendlyName="line 3")
+    app = emulator.add_application(FriendlyName="dialtone")
+    emulator.add_application(FriendlyName="dialtone 2")
+
+    url = _url(emulator, NUMBERS)
+    exact = spec.check(
+        emulator.http.get(url, params={"PhoneNumber": TWILIO_NUMBER}), NUMBERS, "get"
+    )
+    assert [n["phone_number"] for n in exact["incoming_phone_numbers"]] == [TWILIO_NUMBER]
+    paged = spec.check(
+        emulator.http.get(url, params={"PhoneNumber": "+8150312*", "PageSize": 1}), NUMBERS, "get"
+    )
+    assert [n["phone_number"] for n in paged["incoming_phone_numbers"]] == [TWILIO_NUMBER]
+    for uri in (paged["uri"], paged["first_page_uri"], paged["next_page_uri"]):
+        assert parse_qs(urlsplit(uri).query)["PhoneNumber"] == ["+8150312*"]
+    rest = spec.check(emulator.http.get(paged["next_page_uri"]), NUMBERS, "get")
+    assert [n["phone_number"] for n in rest["incoming_phone_numbers"]] == ["+815031230000"]
+    assert rest["next_page_uri"] is None
+    named = spec.check(emulator.http.get(url, params={"FriendlyName": "line 2"}), NUMBERS, "get")
+    assert [n["phone_number"] for n in named["incoming_phone_numbers"]] == ["+815039876543"]
+
+    apps = spec.check(
+        emulator.http.get(_url(emulator, APPLICATIONS), params={"FriendlyName": "dialtone"}),
+        APPLICATIONS,
+        "get",
+    )
+    assert [a["sid"] for a in apps["applications"]] == [app["sid"]]
+    assert parse_qs(urlsplit(apps["uri"]).query)["FriendlyName"] == ["dialtone"]
+
+
+@pytest.mark.parametrize(
+    ("template", "data", "code"),
+    [
+        # 21502 "Invalid callback url": not "a fully qualified URL".
+        pytest.param(NUMBER, {"VoiceUrl": "example.com/voice"}, 21502, id="number VoiceUrl"),
+        pytest.param(NUMBER, {"StatusCallback": "http://"}, 21502, id="number StatusCallback"),
+        pytest.param(APPLICATION, {"VoiceUrl": "/relative"}, 21502, id="app VoiceUrl"),
+        # 21403 "Invalid Method": "Valid Method values are GET or POST".
+        pytest.param(NUMBER, {"VoiceMethod": "PUT"}, 21403, id="number VoiceMethod"),
+        pytest.param(APPLICATION, {"StatusCallbackMethod": "X"}, 21403, id="app method"),
+        # 21420 "ApplicationSid is not accessible".
+        pytest.param(NUMBER, {"VoiceApplicationSid": "AP" + "0" * 32}, 21420, id="app SID"),
+    ],
+)
+def test_invalid_updates_answer_400_with_twilio_error_codes(emulator, template, data, code):
+    number = emulator.add_number(TWILIO_NUMBER)
+    app = emulator.add_application(FriendlyName="dialtone")
+    sid = number["sid"] if template == NUMBER else app["sid"]
+    check_error(emulator.http.post(_url(emulator, template, sid), data=data), 400, code)
 
 
 # --------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from dialtone.emulator.monitor import ALERT_KINDS, alert_for
 from dialtone.emulator.sids import new_sid
 
 if TYPE_CHECKING:
@@ -129,6 +130,8 @@ class Call:
             **data,
         }
         self.events.append(event)
+        if kind in ALERT_KINDS and "code" in data:
+            self.switch.alerts.append(alert_for(self, event))  # Monitor Alerts
         self.switch.bus.publish(event)
         return event
 

@@ -9,8 +9,13 @@ signed with the Auth Token.
 
 Order of checks: shape, then issuer (a token naming another account or API key cannot be checked
 against any secret the emulator knows, so it is invalid, 31204, not a bad signature), then the
-signature, then time, then the grants. Times are checked here against `now` rather than by PyJWT,
-so callers and tests control the clock and each failure gets its own code.
+signature, then time, then the grants. An AccessToken's issuer may be any of the account's API
+keys — the configured one or one made through the REST API — and a deleted key's tokens are
+refused as an unknown issuer: Twilio's error 20103 "Invalid Access Token issuer/subject" names
+"API Key is incorrect or has been deleted" among its causes, and its 31204 page "generated with
+an incorrect Account SID or API Key, making the issuer or subject invalid". Times are checked here
+against `now` rather than by PyJWT, so callers and tests control the clock and each failure gets
+its own code.
 """
 
 from __future__ import annotations
@@ -83,8 +88,9 @@ def verify(
     api_secret_of: Callable[[str], str | None] | None = None,
 ) -> ClientGrant:
     """The grant `token` carries, or TokenError with the code Twilio would send.
-    `api_secret_of`: the secret of each of the account's API keys (default: the configured
-    one only); an AccessToken may be signed with any of them."""
+    `api_secret_of`: the secret of one of the account's API keys by SID, None for a key it
+    does not have (default: the configured key only). The key is the one the AccessToken
+    names as its `iss` (twilio-python's AccessToken writes no `kid` header)."""
     current = time.time() if now is None else now
     header, claims = _unverified(token)
     kind = _kind(header, claims)

@@ -28,6 +28,7 @@ from dialtone.emulator.call import (
 from dialtone.emulator.clock import Clock
 from dialtone.emulator.config import EmulatorConfig
 from dialtone.emulator.far_end import attach_phone_audio, release, say_file
+from dialtone.emulator.monitor import Alert
 from dialtone.emulator.params import call_params
 from dialtone.emulator.phones import Behaviour, PhoneBook
 from dialtone.emulator.resources import (
@@ -66,6 +67,7 @@ class Switch:
         self.applications: dict[str, Application] = {}
         self.calls: dict[str, Call] = {}
         self.recordings: dict[str, Recording] = {}
+        self.alerts: list[Alert] = []  # oldest first; kept when their call is deleted
         now = self.clock.utcnow()
         self.api_keys: dict[str, ApiKey] = {
             self.credentials.api_key: ApiKey(

@@ -130,6 +130,7 @@ class WebhookClient:
             latency_ms=latency,
             content_type=content_type,
             response_body=body[:LOGGED_BODY].decode("utf-8", "replace"),
+            response_headers=dict(response.headers.items()),  # for Monitor Alerts
         )
         if response.status_code >= 400 or response.status_code < 200:
             raise FetchError(11200, f"HTTP {response.status_code} from the application", url)

@@ -1,12 +1,12 @@
-"""Monitor Alerts: `/v1/Alerts` (monitor.twilio.com), the errors and warnings the emulator
-recorded on its calls (webhook failures 11200/11205, TwiML errors 12100, …), newest first,
-filtered by StartDate/EndDate (ISO 8601) and LogLevel, in the v1 paging envelope."""
+"""Monitor Alerts: `GET /v1/Alerts` and `GET /v1/Alerts/{Sid}` (monitor.twilio.com, served
+here at the emulator's own base URL): the errors and warnings recorded on calls
+(`dialtone.emulator.monitor`), newest first, filtered by `StartDate`, `EndDate` and `LogLevel`
+as twilio-python's `client.monitor.v1.alerts.list(start_date=, end_date=, log_level=)` sends
+them, in the v1 paging envelope (`alerts`, `meta`)."""
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, time
 from typing import Any
 from urllib.parse import urlencode
 
@@ -14,47 +14,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from dialtone.emulator.rest.errors import TwilioApiError, not_found
+from dialtone.emulator.monitor import Alert
+from dialtone.emulator.rest.errors import TwilioApiError
 from dialtone.emulator.rest.request import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, authenticate
 from dialtone.emulator.switch import Switch
 
 ALERTS = "/v1/Alerts"
-
-
-@dataclass(frozen=True)
-class Alert:
-    sid: str
-    call_sid: str
-    error_code: int
-    log_level: str  # "error" or "warning", as the call's event log has it
-    text: str
-    url: str | None
-    when: datetime
+_PAGING = ("Page", "PageSize", "PageToken")
 
 
 def _iso(when: datetime) -> str:
-    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def alerts(switch: Switch) -> list[Alert]:
-    found = []
-    for call in list(switch.calls.values()):
-        for event in list(call.events):
-            if event["kind"] not in ("error", "warning") or "code" not in event:
-                continue
-            digest = hashlib.sha256(f"{call.sid}:{event['seq']}".encode()).hexdigest()[:32]
-            found.append(
-                Alert(
-                    sid="NO" + digest,
-                    call_sid=call.sid,
-                    error_code=int(event["code"]),
-                    log_level=event["kind"],
-                    text=str(event.get("message", "")),
-                    url=event.get("url"),
-                    when=datetime.fromisoformat(event["timestamp"]),
-                )
-            )
-    return sorted(found, key=lambda a: a.when, reverse=True)
+    """v1 dates: ISO 8601 in UTC to the second (`2015-07-30T20:00:00Z`)."""
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def alert_json(switch: Switch, alert: Alert, *, details: bool = False) -> dict[str, Any]:
@@ -68,44 +39,62 @@ def alert_json(switch: Switch, alert: Alert, *, details: bool = False) -> dict[s
         "error_code": str(alert.error_code),
         "log_level": alert.log_level,
         "more_info": f"https://www.twilio.com/docs/errors/{alert.error_code}",
-        "request_method": "POST" if alert.url else None,
-        "request_url": alert.url,
+        "request_method": alert.request_method,
+        "request_url": alert.request_url,
         "resource_sid": alert.call_sid,
         "service_sid": None,
         "sid": alert.sid,
         "url": f"{switch.config.public_url}{ALERTS}/{alert.sid}",
     }
-    if details:  # only a single alert carries what was sent and received
+    if details:
+        # The spec: these are "only returned when a single Alert resource is fetched".
         body |= {
-            "request_variables": None,
-            "request_headers": None,
-            "response_body": None,
-            "response_headers": None,
+            "request_variables": alert.request_variables,
+            "request_headers": None,  # Twilio leaves it null in the alerts it returns
+            "response_body": alert.response_body,
+            "response_headers": alert.response_headers,
         }
     return body
 
 
-def _date(request: Request, name: str) -> datetime | None:
-    value = request.query_params.get(name)
+def _date(request: Request, name: str, *, end_of_day: bool) -> datetime | None:
+    """`YYYY-MM-DD` or `YYYY-MM-DDThh:mm:ssZ`, in GMT (the spec's StartDate/EndDate). A bare
+    date given as EndDate ("on or before this date") covers that whole day."""
+    value = request.query_params.get(name, "").strip()
     if not value:
         return None
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        if len(value) == 10:
+            day = date.fromisoformat(value)
+            return datetime.combine(day, time.max if end_of_day else time.min, tzinfo=UTC)
+        when = datetime.fromisoformat(value)
     except ValueError:
-        raise TwilioApiError(20001, f"{name} must be an ISO 8601 date and time") from None
+        raise TwilioApiError(
+            20001, f"{name} must be YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ: {value[:40]}"
+        ) from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _selected(request: Request, switch: Switch) -> list[Alert]:
+    start = _date(request, "StartDate", end_of_day=False)
+    end = _date(request, "EndDate", end_of_day=True)
+    level = request.query_params.get("LogLevel", "").strip().lower()
+    found = []
+    for alert in reversed(switch.alerts):  # newest first
+        when = alert.when.replace(microsecond=0)  # as dated in the response and the filters
+        if start is not None and when < start:
+            continue
+        if end is not None and when > end:
+            continue
+        if level and alert.log_level != level:
+            continue
+        found.append(alert)
+    return found
 
 
 async def list_alerts(request: Request) -> JSONResponse:
     switch = authenticate(request)
-    start, end = _date(request, "StartDate"), _date(request, "EndDate")
-    level = request.query_params.get("LogLevel")
-    found = [
-        a
-        for a in alerts(switch)
-        if (start is None or a.when >= start)
-        and (end is None or a.when <= end)
-        and (not level or a.log_level == level)
-    ]
+    found = _selected(request, switch)
     try:
         size = int(request.query_params.get("PageSize", DEFAULT_PAGE_SIZE))
         number = int(request.query_params.get("Page", 0))
@@ -113,15 +102,13 @@ async def list_alerts(request: Request) -> JSONResponse:
         raise TwilioApiError(20001, "PageSize and Page must be integers") from None
     size, number = max(1, min(size, MAX_PAGE_SIZE)), max(0, number)
     chunk = found[number * size : (number + 1) * size]
-    filters = [
-        (k, v)
-        for k, v in request.query_params.multi_items()
-        if k not in ("Page", "PageSize", "PageToken")
-    ]
+    # Page URLs are absolute in v1 (twilio-python follows `meta.next_page_url` as given) and
+    # carry the filters, as in the spec's examples.
+    filters = [(k, v) for k, v in request.query_params.multi_items() if k not in _PAGING]
     base = f"{switch.config.public_url}{ALERTS}"
 
-    def url(page_number: int) -> str:
-        return f"{base}?{urlencode([*filters, ('PageSize', size), ('Page', page_number)])}"
+    def url(page: int) -> str:
+        return f"{base}?{urlencode([*filters, ('PageSize', size), ('Page', page)])}"
 
     return JSONResponse(
         {
@@ -142,10 +129,10 @@ async def list_alerts(request: Request) -> JSONResponse:
 async def fetch_alert(request: Request) -> JSONResponse:
     switch = authenticate(request)
     sid = request.path_params["Sid"]
-    for alert in alerts(switch):
+    for alert in switch.alerts:
         if alert.sid == sid:
             return JSONResponse(alert_json(switch, alert, details=True))
-    raise not_found("Alerts", sid)
+    raise TwilioApiError(20404, f"The requested resource /Alerts/{sid} was not found", 404)
 
 
 def routes() -> list[Route]:

@@ -1,6 +1,13 @@
-"""API keys: `/2010-04-01/Accounts/{AccountSid}/Keys` — create (the secret is returned
-then and never again), list, fetch, update the friendly name, delete. Managed with the
-account's own credentials only: Standard keys reach every resource but Keys and Accounts."""
+"""API keys: `/2010-04-01/Accounts/{AccountSid}/Keys` — create (the secret is returned then
+and never again: "this field is ONLY returned when the API Key is first created", the spec's
+`api.v2010.account.new_key`), list, fetch, update the friendly name, delete (then 20404).
+
+Only the account's own credentials manage keys. Twilio's Key resource doc: a Standard key has
+"access to all Twilio API resources, except for API key and Account resources", and "if your
+API key requires access to the /Accounts or /Accounts/{SID}/Keys endpoints, then you'll need to
+use a Main key", which only the Console creates (twilio.com/docs/usage/api/keys). Twilio
+answers a key that asks anyway with 401 and 20003 "Authenticate" (twilio/twilio-python#259).
+The emulator has no Main keys, so every Keys request needs the Account SID and auth token."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ import contextlib
 import hmac
 from collections.abc import Callable, Sequence
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from starlette.datastructures import ImmutableMultiDict
 from starlette.requests import Request
@@ -27,9 +27,10 @@ def switch_of(request: Request) -> Switch:
 
 
 def authenticate(request: Request, *, account_only: bool = False) -> Switch:
-    """HTTP Basic with Account SID + auth token, or an API key's SID + secret (20003
-    otherwise). `account_only`: Standard API keys cannot manage keys (Twilio's API keys
-    doc: they reach every resource but the Accounts and Keys ones)."""
+    """HTTP Basic with Account SID + auth token, or the SID + secret of one of the account's
+    API keys (the configured one and those made through `Keys.json`, until deleted); 401
+    with 20003 otherwise. `account_only`: Standard API keys cannot manage keys (see
+    `rest/keys.py`), so only the auth token passes."""
     switch = switch_of(request)
     credentials = switch.credentials
     header = request.headers.get("authorization", "")
@@ -92,18 +93,29 @@ def page(
     )
 
 
-def method_param(data: ImmutableMultiDict, name: str, default: str = "POST") -> str:
+def method_param(
+    data: ImmutableMultiDict, name: str, default: str = "POST", code: int = 21207
+) -> str:
     value = (data.get(name) or default).upper()
     if value not in ("GET", "POST"):
-        raise TwilioApiError(21207, f"{name} must be GET or POST")
+        raise TwilioApiError(code, f"{name} must be GET or POST")
     return value
 
 
 def url_param(data: ImmutableMultiDict, name: str, code: int = 21205) -> str | None:
+    """An absolute http(s) URL with a host, or None when absent or empty (which clears it).
+    Twilio's 21502: "a fully qualified URL including protocol (http:// or https://),
+    hostname, …"."""
     value = data.get(name)
     if value is None or value == "":
         return None
-    if not value.startswith(("http://", "https://")):
+    try:
+        parts = urlsplit(value)
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError:
+        valid = False
+    if not valid or any(c.isspace() for c in value):
         raise TwilioApiError(code, f"{name} is not a valid URL: {value[:100]}")
     return value
 

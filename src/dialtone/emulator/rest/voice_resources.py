@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import contextlib
+import re
+from collections.abc import Callable
 from typing import Any
 
 from starlette.datastructures import ImmutableMultiDict
@@ -26,6 +28,14 @@ from dialtone.emulator.rest.request import (
 from dialtone.emulator.sids import is_sid
 from dialtone.emulator.switch import Switch
 
+# Twilio's error codes for these resources' parameters: 21502 "Invalid callback url" ("not a
+# fully qualified URL"), 21403 "Invalid Method" ("the HTTP method Twilio uses when somebody
+# calls your phone number … Valid Method values are GET or POST"), 21420 "ApplicationSid is not
+# accessible" ("a VoiceApplicationSid … not controlled by your account, or … invalid").
+INVALID_URL = 21502
+INVALID_METHOD = 21403
+INACCESSIBLE_APPLICATION = 21420
+
 _VOICE_FIELDS = {
     "VoiceUrl": "voice_url",
     "VoiceFallbackUrl": "voice_fallback_url",
@@ -39,12 +49,17 @@ _METHOD_FIELDS = {
 
 
 def apply_voice_fields(resource: VoiceConfig, data: ImmutableMultiDict) -> None:
-    for name, attribute in _VOICE_FIELDS.items():
-        if name in data:
-            setattr(resource, attribute, url_param(data, name, 21502))
+    """Every field is checked before any is set, so a refused update changes nothing."""
+    values: dict[str, str | None] = {
+        attribute: url_param(data, name, INVALID_URL)
+        for name, attribute in _VOICE_FIELDS.items()
+        if name in data
+    }
     for name, attribute in _METHOD_FIELDS.items():
         if name in data:
-            setattr(resource, attribute, method_param(data, name))
+            values[attribute] = method_param(data, name, code=INVALID_METHOD)
+    for attribute, value in values.items():
+        setattr(resource, attribute, value)
     if "FriendlyName" in data:
         resource.friendly_name = data["FriendlyName"][:64]  # type: ignore[attr-defined]
 
@@ -133,18 +148,27 @@ def add_number(switch: Switch, data: ImmutableMultiDict) -> IncomingPhoneNumber:
     number = IncomingPhoneNumber(
         phone_number=e164, friendly_name=raw, date_created=now, date_updated=now
     )
+    _check_application(switch, data)
     apply_voice_fields(number, data)
     _set_application(switch, number, data)
     switch.numbers[number.sid] = number
     return number
 
 
+def _check_application(switch: Switch, data: ImmutableMultiDict) -> None:
+    """Before anything is changed: a refused request leaves the number as it was."""
+    sid = data.get("VoiceApplicationSid")
+    if sid and sid not in switch.applications:
+        raise TwilioApiError(
+            INACCESSIBLE_APPLICATION, f"VoiceApplicationSid {sid[:40]} is not an application"
+        )
+
+
 def _set_application(switch: Switch, number: IncomingPhoneNumber, data: ImmutableMultiDict) -> None:
+    """`VoiceApplicationSid` (checked) routes the number's calls to that TwiML App; empty
+    unbinds it."""
     if "VoiceApplicationSid" in data:
-        sid = data["VoiceApplicationSid"] or None
-        if sid is not None and sid not in switch.applications:
-            raise TwilioApiError(21606, f"VoiceApplicationSid {sid[:40]} is not an application")
-        number.voice_application_sid = sid
+        number.voice_application_sid = data["VoiceApplicationSid"] or None
 
 
 def add_application(
@@ -168,16 +192,38 @@ async def create_number(request: Request) -> JSONResponse:
     )
 
 
+def number_matcher(pattern: str) -> Callable[[str], bool]:
+    """The `PhoneNumber` filter: "You can specify partial numbers and use '*' as a wildcard
+    for any digit" (the spec). A complete number in any format with its country code matches
+    only itself; otherwise the digits (and `*`) are looked for anywhere in the E.164 number,
+    from its start when the pattern starts with `+`. A `+` a client left unencoded in the
+    query string arrives as a space, so a leading space counts as `+`."""
+    text = pattern.strip()
+    anchored = text.startswith("+") or (pattern[:1] == " " and text[:1].isdigit())
+    if "*" not in text:
+        with contextlib.suppress(phone.InvalidNumber):
+            exact = phone.to_e164(("+" if anchored and text[0] != "+" else "") + text)
+            return lambda number: number == exact
+    digits = "".join(c for c in text if c.isdigit() or c == "*")
+    if not digits:
+        return lambda number: False
+    regex = re.compile(
+        ("^" if anchored else "") + "".join(r"\d" if c == "*" else c for c in digits)
+    )
+    return lambda number: regex.search(number.lstrip("+")) is not None
+
+
 async def list_numbers(request: Request) -> JSONResponse:
     switch = authenticate(request)
     numbers = list(switch.numbers.values())
-    wanted = request.query_params.get("PhoneNumber")
-    if wanted:
-        with contextlib.suppress(phone.InvalidNumber):
-            wanted = phone.to_e164(wanted)
-        numbers = [n for n in numbers if n.phone_number == wanted]
-    if request.query_params.get("FriendlyName"):
-        numbers = [n for n in numbers if n.friendly_name == request.query_params["FriendlyName"]]
+    query = request.query_params
+    if query.get("PhoneNumber", "").strip():
+        matches = number_matcher(query["PhoneNumber"])
+        numbers = [n for n in numbers if matches(n.phone_number)]
+    if query.get("FriendlyName"):  # exact, as for Applications
+        numbers = [n for n in numbers if n.friendly_name == query["FriendlyName"]]
+    if query.get("Origin"):  # every number here is bought from Twilio, none is hosted
+        numbers = [n for n in numbers if query["Origin"] == "twilio"]
     return page(request, "incoming_phone_numbers", numbers, lambda n: number_json(switch, n))
 
 
@@ -196,6 +242,7 @@ async def update_number(request: Request) -> JSONResponse:
     switch = authenticate(request)
     number = _number(switch, request.path_params["Sid"])
     data = await form(request)
+    _check_application(switch, data)
     apply_voice_fields(number, data)
     _set_application(switch, number, data)
     number.date_updated = switch.clock.utcnow()
@@ -217,7 +264,7 @@ async def create_application(request: Request) -> JSONResponse:
 async def list_applications(request: Request) -> JSONResponse:
     switch = authenticate(request)
     applications = list(switch.applications.values())
-    if request.query_params.get("FriendlyName"):
+    if request.query_params.get("FriendlyName"):  # exact: "dialtone" is not "dialtone 2"
         applications = [
             a for a in applications if a.friendly_name == request.query_params["FriendlyName"]
         ]
