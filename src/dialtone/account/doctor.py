@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
+from dialtone.account.client import twilio_error
 from dialtone.account.urls import (
     STATUS_PATH,
     Webhooks,
@@ -38,12 +39,6 @@ class Check:
     def line(self) -> str:
         text = f"{'ok     ' if self.ok else 'PROBLEM'}  {self.subject}: {self.detail}"
         return text + (f" — fix: {self.fix}" if self.fix and not self.ok else "")
-
-
-def _twilio_error(exc: Exception) -> str:
-    from dialtone.account.client import twilio_error
-
-    return twilio_error(exc)
 
 
 def _compare(resource: Any, wanted: dict[str, tuple[str, str]]) -> list[str]:
@@ -71,7 +66,7 @@ def _credentials(client: Any) -> Check:
         return Check(
             "credentials",
             False,
-            f"Twilio refused them ({_twilio_error(exc)})",
+            f"Twilio refused them ({twilio_error(exc)})",
             "copy the Account SID and Auth Token from Console → Account → API keys & tokens",
         )
     return Check("credentials", True, f"accepted for {client.account_sid}")
@@ -88,7 +83,7 @@ def _api_key(client: Any, env: Mapping[str, str], api_url: str | None) -> Check:
     try:
         client.keys(key).fetch()
     except TwilioRestException as exc:
-        return Check("API key", False, f"{key} not found ({_twilio_error(exc)})", SETUP)
+        return Check("API key", False, f"{key} not found ({twilio_error(exc)})", SETUP)
     # The secret signs the phones' AccessTokens: prove Twilio accepts it.
     with_key = api_key_client(client.account_sid, key, secret, api_url)
     try:
@@ -97,7 +92,7 @@ def _api_key(client: Any, env: Mapping[str, str], api_url: str | None) -> Check:
         return Check(
             "API key",
             False,
-            f"{key} exists but Twilio refused its secret ({_twilio_error(exc)})",
+            f"{key} exists but Twilio refused its secret ({twilio_error(exc)})",
             "set TWILIO_API_SECRET to the key's secret, or delete the key and "
             "unset TWILIO_API_KEY, then run `dialtone setup`",
         )
@@ -113,7 +108,7 @@ def _application(client: Any, env: Mapping[str, str], hooks: Webhooks) -> Check:
     try:
         application = client.applications(sid).fetch()
     except TwilioRestException as exc:
-        return Check("TwiML App", False, f"{sid} not found ({_twilio_error(exc)})", SETUP)
+        return Check("TwiML App", False, f"{sid} not found ({twilio_error(exc)})", SETUP)
     problems = _compare(application, application_settings(hooks))
     if problems:
         return Check(
@@ -233,5 +228,5 @@ def run_checks(
                 yield _number(client, number, hooks)
             yield _alerts(client, datetime.now(UTC))
         except TwilioException as exc:
-            yield Check("Twilio", False, _twilio_error(exc), "try again; see status.twilio.com")
+            yield Check("Twilio", False, twilio_error(exc), "try again; see status.twilio.com")
     yield _public_url_answers(env, hooks)

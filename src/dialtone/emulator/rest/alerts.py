@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time
 from typing import Any
-from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -16,11 +15,10 @@ from starlette.routing import Route
 
 from dialtone.emulator.monitor import Alert
 from dialtone.emulator.rest.errors import TwilioApiError
-from dialtone.emulator.rest.request import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, authenticate
+from dialtone.emulator.rest.request import Paging, authenticate
 from dialtone.emulator.switch import Switch
 
 ALERTS = "/v1/Alerts"
-_PAGING = ("Page", "PageSize", "PageToken")
 
 
 def _iso(when: datetime) -> str:
@@ -95,32 +93,24 @@ def _selected(request: Request, switch: Switch) -> list[Alert]:
 async def list_alerts(request: Request) -> JSONResponse:
     switch = authenticate(request)
     found = _selected(request, switch)
-    try:
-        size = int(request.query_params.get("PageSize", DEFAULT_PAGE_SIZE))
-        number = int(request.query_params.get("Page", 0))
-    except ValueError:
-        raise TwilioApiError(20001, "PageSize and Page must be integers") from None
-    size, number = max(1, min(size, MAX_PAGE_SIZE)), max(0, number)
-    chunk = found[number * size : (number + 1) * size]
+    paging = Paging.of(request)
     # Page URLs are absolute in v1 (twilio-python follows `meta.next_page_url` as given) and
     # carry the filters, as in the spec's examples.
-    filters = [(k, v) for k, v in request.query_params.multi_items() if k not in _PAGING]
-    base = f"{switch.config.public_url}{ALERTS}"
-
-    def url(page: int) -> str:
-        return f"{base}?{urlencode([*filters, ('PageSize', size), ('Page', page)])}"
+    base, number = f"{switch.config.public_url}{ALERTS}", paging.number
 
     return JSONResponse(
         {
-            "alerts": [alert_json(switch, a) for a in chunk],
+            "alerts": [alert_json(switch, a) for a in paging.chunk(found)],
             "meta": {
-                "first_page_url": url(0),
+                "first_page_url": paging.link(base, 0),
                 "key": "alerts",
-                "next_page_url": url(number + 1) if (number + 1) * size < len(found) else None,
+                "next_page_url": paging.link(base, number + 1)
+                if paging.has_next(len(found))
+                else None,
                 "page": number,
-                "page_size": size,
-                "previous_page_url": url(number - 1) if number > 0 else None,
-                "url": url(number),
+                "page_size": paging.size,
+                "previous_page_url": paging.link(base, number - 1) if number > 0 else None,
+                "url": paging.link(base, number),
             },
         }
     )

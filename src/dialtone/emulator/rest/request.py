@@ -7,6 +7,7 @@ import binascii
 import contextlib
 import hmac
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -55,40 +56,60 @@ async def form(request: Request) -> ImmutableMultiDict:
     return ImmutableMultiDict(parse_qsl(body, keep_blank_values=True))
 
 
+@dataclass(frozen=True)
+class Paging:
+    """A list request's page (PageSize, Page) and the filters its page links must keep."""
+
+    size: int
+    number: int
+    filters: tuple[tuple[str, str], ...]
+
+    @classmethod
+    def of(cls, request: Request) -> Paging:
+        try:
+            size = int(request.query_params.get("PageSize", DEFAULT_PAGE_SIZE))
+            number = int(request.query_params.get("Page", 0))
+        except ValueError:
+            raise TwilioApiError(20001, "PageSize and Page must be integers") from None
+        filters = tuple(
+            (k, v)
+            for k, v in request.query_params.multi_items()
+            if k not in ("Page", "PageSize", "PageToken")
+        )
+        return cls(max(1, min(size, MAX_PAGE_SIZE)), max(0, number), filters)
+
+    @property
+    def start(self) -> int:
+        return self.number * self.size
+
+    def chunk(self, items: Sequence[Any]) -> Sequence[Any]:
+        return items[self.start : self.start + self.size]
+
+    def has_next(self, total: int) -> bool:
+        return self.start + self.size < total
+
+    def link(self, base: str, number: int) -> str:
+        return f"{base}?{urlencode([*self.filters, ('PageSize', self.size), ('Page', number)])}"
+
+
 def page(
     request: Request, key: str, items: Sequence[Any], render: Callable[[Any], dict]
 ) -> JSONResponse:
-    """Twilio's paging envelope (PageSize, Page)."""
-    try:
-        size = int(request.query_params.get("PageSize", DEFAULT_PAGE_SIZE))
-        number = int(request.query_params.get("Page", 0))
-    except ValueError:
-        raise TwilioApiError(20001, "PageSize and Page must be integers") from None
-    size = max(1, min(size, MAX_PAGE_SIZE))
-    number = max(0, number)
-    start = number * size
-    chunk = items[start : start + size]
-    path = request.url.path
-    filters = [
-        (k, v)
-        for k, v in request.query_params.multi_items()
-        if k not in ("Page", "PageSize", "PageToken")
-    ]
-
-    def uri(page_number: int) -> str:
-        return f"{path}?{urlencode([*filters, ('PageSize', size), ('Page', page_number)])}"
-
+    """Twilio's 2010 paging envelope (PageSize, Page), with links relative to the host."""
+    paging = Paging.of(request)
+    chunk = paging.chunk(items)
+    path, number, start = request.url.path, paging.number, paging.start
     return JSONResponse(
         {
             key: [render(item) for item in chunk],
             "end": start + len(chunk) - 1 if chunk else start,
-            "first_page_uri": uri(0),
-            "next_page_uri": uri(number + 1) if start + size < len(items) else None,
+            "first_page_uri": paging.link(path, 0),
+            "next_page_uri": paging.link(path, number + 1) if paging.has_next(len(items)) else None,
             "page": number,
-            "page_size": size,
-            "previous_page_uri": uri(number - 1) if number > 0 else None,
+            "page_size": paging.size,
+            "previous_page_uri": paging.link(path, number - 1) if number > 0 else None,
             "start": start,
-            "uri": uri(number),
+            "uri": paging.link(path, number),
         }
     )
 
