@@ -74,12 +74,16 @@ async function signIn(event) {
 
 function startDevice(token) {
   state.token = token;
-  const options = { sounds: sounds(), codecPreferences: ["pcmu", "opus"], closeProtection: true };
+  // maxCallSignalingTimeoutMs: a call survives its signaling socket dropping for up to 30 s
+  // (the SDK's signaling reconnect is opt-in; Twilio holds the call that long).
+  const options = { sounds: sounds(), codecPreferences: ["pcmu", "opus"], closeProtection: true,
+                    maxCallSignalingTimeoutMs: 30000 };
   if (state.config.chunderw) Object.assign(options, { chunderw: state.config.chunderw, publishEvents: false });
   const device = new Twilio.Device(token, options);
   state.device = device;
-  device.on("registered", () => { say("Ready: calls to your number ring here."); showPhone(true); refreshRecent(); });
-  device.on("unregistered", () => say("Signed out."));
+  // A signaling reconnect unregisters and re-registers: a call in progress keeps its status line.
+  device.on("registered", () => { if (!state.call) say("Ready: calls to your number ring here."); showPhone(true); refreshRecent(); });
+  device.on("unregistered", () => { if (!state.call) say("Signed out."); });
   device.on("error", (error) => problem(explain(error)));
   device.on("incoming", onIncoming);
   device.on("tokenWillExpire", refreshToken);
@@ -116,6 +120,8 @@ function wireCall(call, peer) {
     $("remote-level").value = Math.min(1, output * 4);
     if (output > 0) $("remote-level").dataset.heard = "yes";  // anything heard during the call
   });
+  call.on("reconnecting", () => say(`Connection lost; reconnecting the call with ${peer}…`));
+  call.on("reconnected", () => { problem(""); say(`In a call with ${peer}.`); });
   call.on("disconnect", () => endCall("Call ended."));
   call.on("cancel", () => endCall("Missed call."));
   call.on("reject", () => endCall("Call declined."));

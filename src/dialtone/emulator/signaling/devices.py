@@ -1,9 +1,12 @@
-"""Registered Voice SDK devices by Client identity: every device of an identity rings."""
+"""Registered Voice SDK devices by Client identity: every device of an identity rings; and
+the reconnect tokens of their calls."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from typing import TYPE_CHECKING
+
+from dialtone.emulator.signaling.reconnect import Reconnects
 
 if TYPE_CHECKING:
     from dialtone.emulator.signaling.pstream import SignalingSession
@@ -30,6 +33,7 @@ def phone_number(identity: str | None) -> str | None:
 class DeviceRegistry:
     def __init__(self) -> None:
         self._by_identity: dict[str, set[SignalingSession]] = defaultdict(set)
+        self.reconnects = Reconnects()  # calls a device may resume after its socket drops
 
     def register(self, identity: str, session: SignalingSession) -> None:
         self._by_identity[identity].add(session)

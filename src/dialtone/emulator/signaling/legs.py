@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 from dialtone import logs
 from dialtone.emulator.call import BUSY, IN_PROGRESS, INBOUND, NO_ANSWER, RINGING, Call, Webhooks
 from dialtone.emulator.params import API_VERSION
+from dialtone.emulator.signaling.reconnect import DeviceLeg
 
 if TYPE_CHECKING:
     from dialtone.emulator.signaling.pstream import SignalingSession
@@ -19,23 +20,40 @@ if TYPE_CHECKING:
 log = logging.getLogger("dialtone.emulator.signaling")
 
 
-def _attach(call: Call, session: SignalingSession, rtc: object, audio: object) -> None:
-    """The device is now the far end of `call`: audio flows, and either side can hang up."""
-    switch = session.switch
+def _attach(leg: DeviceLeg, audio: object) -> None:
+    """The device is now the far end of its call: audio flows, and either side can hang up."""
+    call = leg.call
+    reconnects = call.switch.devices.reconnects
     call.media = audio
-    call.transport = rtc
-    session.calls[call.sid] = call
+    call.transport = leg.rtc
+    leg.session.legs[call.sid] = leg
 
     def ended() -> None:
-        session.calls.pop(call.sid, None)
-        switch.spawn(_hang_up_device(session, call, rtc), f"device hangup {call.sid}")
+        # `leg.session` is whichever socket carries the call now (it moves on reconnect).
+        leg.session.legs.pop(call.sid, None)
+        reconnects.ended(leg)
+        call.switch.spawn(_hang_up_device(leg), f"device hangup {call.sid}")
 
     call.on_end = ended
 
 
-async def _hang_up_device(session: SignalingSession, call: Call, rtc: object) -> None:
-    await session.send("hangup", {"callsid": call.sid})
-    await rtc.close()  # type: ignore[attr-defined]
+async def _hang_up_device(leg: DeviceLeg) -> None:
+    await leg.session.send("hangup", {"callsid": leg.call.sid})
+    await leg.rtc.close()
+
+
+def _answer_when_answered(leg: DeviceLeg, sdp: str) -> None:
+    """The SDK fires `accept` on our `answer`: send it when the TwiML answers the call (the
+    first verb that needs the line, or the bridge with answerOnBridge). It carries the call's
+    first reconnect token."""
+    call = leg.call
+    reconnects = call.switch.devices.reconnects
+
+    def answer() -> None:
+        payload = {"callsid": call.sid, "sdp": sdp, "reconnect": reconnects.issue(leg)}
+        call.switch.spawn(leg.session.send("answer", payload), f"answer {call.sid}")
+
+    call.on_answer = answer
 
 
 async def start_outgoing(
@@ -94,12 +112,9 @@ async def start_outgoing(
         )
         switch.finish(call, "failed")
         return None
-    _attach(call, session, rtc, audio)
-    # The SDK fires `accept` on our `answer`: send it when the TwiML answers the call
-    # (the first verb that needs the line, or the bridge with answerOnBridge).
-    call.on_answer = lambda: switch.spawn(
-        session.send("answer", {"callsid": call.sid, "sdp": answer}), f"answer {call.sid}"
-    )
+    leg = DeviceLeg(call, session, rtc, session.identity)
+    _attach(leg, audio)
+    _answer_when_answered(leg, answer)
     call.set_status(RINGING)
     await session.send("ringing", {"callsid": call.sid})
     call.task = switch.spawn(switch.run_inbound_call(call), f"call {call.sid}")
@@ -139,10 +154,9 @@ async def start_phone_call(
         return None
 
     def far_end(call: Call) -> None:
-        _attach(call, session, rtc, audio)
-        call.on_answer = lambda: switch.spawn(
-            session.send("answer", {"callsid": call.sid, "sdp": answer}), f"answer {call.sid}"
-        )
+        leg = DeviceLeg(call, session, rtc, session.identity)
+        _attach(leg, audio)
+        _answer_when_answered(leg, answer)
 
     try:
         call = switch.place_inbound_call(caller, to, far_end=far_end)
@@ -163,6 +177,7 @@ async def ring_devices(call: Call, sessions: list[SignalingSession], timeout: fl
     from dialtone.emulator.media import LegAudio, RtcLeg
 
     switch = call.switch
+    reconnects = switch.devices.reconnects
     parameters = {
         "CallSid": call.sid,
         "AccountSid": call.account_sid,
@@ -172,7 +187,7 @@ async def ring_devices(call: Call, sessions: list[SignalingSession], timeout: fl
     }
     if call.custom_params:
         parameters["Params"] = urlencode(call.custom_params)
-    offers: dict[asyncio.Future, tuple[SignalingSession, object, object]] = {}
+    offers: dict[asyncio.Future, tuple[DeviceLeg, object]] = {}
     loop = asyncio.get_running_loop()
     for session in sessions:
         audio = LegAudio()
@@ -180,11 +195,21 @@ async def ring_devices(call: Call, sessions: list[SignalingSession], timeout: fl
         offer = await rtc.create_offer()
         future: asyncio.Future = loop.create_future()
         session.pending[call.sid] = future
-        offers[future] = (session, rtc, audio)
-        await session.send("invite", {"callsid": call.sid, "sdp": offer, "parameters": parameters})
+        leg = DeviceLeg(call, session, rtc, session.identity)
+        offers[future] = (leg, audio)
+        # Each device's invite carries its own token: only the one that answers stays valid.
+        await session.send(
+            "invite",
+            {
+                "callsid": call.sid,
+                "sdp": offer,
+                "parameters": parameters,
+                "reconnect": reconnects.issue(leg),
+            },
+        )
         call.log("device_invited", identity=session.identity)
 
-    winner: tuple[SignalingSession, object, object] | None = None
+    winner: tuple[DeviceLeg, object] | None = None
     status = NO_ANSWER
     try:
         pending = set(offers)
@@ -200,9 +225,9 @@ async def ring_devices(call: Call, sessions: list[SignalingSession], timeout: fl
             for future in done:
                 reply = future.result()
                 if reply and "answer" in reply and winner is None:
-                    session, rtc, audio = offers[future]
+                    leg, _audio = offers[future]
                     try:
-                        await rtc.accept_answer(reply["answer"])  # type: ignore[attr-defined]
+                        await leg.rtc.accept_answer(reply["answer"])
                     except Exception as exc:
                         call.log(
                             "error", code=53400, message=f"bad SDP answer: {type(exc).__name__}"
@@ -215,16 +240,17 @@ async def ring_devices(call: Call, sessions: list[SignalingSession], timeout: fl
                     status = BUSY
                     pending = set()
     finally:
-        for future, (session, rtc, _audio) in offers.items():
-            session.pending.pop(call.sid, None)
-            if winner is None or session is not winner[0]:
+        for future, (leg, _audio) in offers.items():
+            leg.session.pending.pop(call.sid, None)
+            if winner is None or leg is not winner[0]:
+                reconnects.forget(leg)
                 if not future.done() or not (future.result() or {}).get("reject"):
                     with contextlib.suppress(Exception):
-                        await session.send("cancel", {"callsid": call.sid})
-                await rtc.close()  # type: ignore[attr-defined]
+                        await leg.session.send("cancel", {"callsid": call.sid})
+                await leg.rtc.close()
     if winner is None:
         return status
-    session, rtc, audio = winner
-    call.log("device_answered", identity=session.identity)
-    _attach(call, session, rtc, audio)
+    leg, audio = winner
+    call.log("device_answered", identity=leg.identity)
+    _attach(leg, audio)
     return IN_PROGRESS

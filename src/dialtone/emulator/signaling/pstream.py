@@ -3,6 +3,7 @@
 Envelope `{"type", "version", "payload"}`; a bare "\\n" text frame is a heartbeat both ways.
 The device sends listen (token), register, invite, answer, reject, hangup, dtmf, message;
 we send connected, ready, offline, ringing, answer, invite, cancel, hangup, ack, error.
+A call outlives a dropped socket and resumes on a new one: see `reconnect`.
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from dialtone import logs
 from dialtone.emulator.client_tokens import ClientGrant, TokenError, verify
 from dialtone.emulator.signaling.devices import phone_number
+from dialtone.emulator.signaling.reconnect import ReconnectRefused, reconnect_timeout
 
 if TYPE_CHECKING:
     from dialtone.emulator.call import Call
+    from dialtone.emulator.signaling.reconnect import DeviceLeg
     from dialtone.emulator.switch import Switch
 
 log = logging.getLogger("dialtone.emulator.signaling")
@@ -39,7 +42,9 @@ class SignalingSession:
         self.grant: ClientGrant | None = None
         self.registered = False
         self.version = "1.6"
-        self.calls: dict[str, Call] = {}  # CA sid → call leg this device is the far end of
+        self.legs: dict[str, DeviceLeg] = {}  # CA sid → the calls this device is the far end of
+        # How long this device's calls outlive its socket (`listen.reconnectTimeout`, seconds).
+        self.reconnect_timeout = 0
         self.aliases: dict[str, str] = {}  # the SDK's temporary TJS… id → CA sid
         self.pending: dict[str, asyncio.Future[dict[str, Any] | None]] = {}  # incoming invites
         self._expiry: asyncio.TimerHandle | None = None
@@ -62,15 +67,16 @@ class SignalingSession:
     def _trace(self, way: str, kind: str, payload: dict[str, Any]) -> None:
         """Signaling about a call goes into that call's event log (the sequence diagram)."""
         callsid = str(payload.get("callsid", ""))
-        call = self.calls.get(self.aliases.get(callsid, callsid)) or self.switch.calls.get(callsid)
+        call = self._call(payload) or self.switch.calls.get(callsid)
         if call is not None:
-            # SDP and tokens are long and not what a reader of the diagram needs.
+            # SDP is long and not what a reader of the diagram needs; tokens are credentials.
             call.log(
                 "signal",
                 way=way,
                 type=kind,
                 identity=self.identity,
-                **{k: v for k, v in payload.items() if k not in ("sdp", "token")},
+                **{k: v for k, v in payload.items() if k not in ("sdp", "token", "reconnect")},
+                **({"reconnect": "…"} if "reconnect" in payload else {}),
             )
 
     async def run(self) -> None:
@@ -136,9 +142,15 @@ class SignalingSession:
         for future in self.pending.values():
             if not future.done():
                 future.set_result(None)
-        # A lost socket ends the device's calls (no signaling reconnect is offered).
-        for call in list(self.calls.values()):
-            self.switch.far_end_hangup(call)
+        # A lost socket ends the device's calls, unless the device asked for them to be held
+        # (`reconnectTimeout`) and holds their reconnect tokens: then it may come back.
+        reconnects = self.switch.devices.reconnects
+        for leg in list(self.legs.values()):
+            del self.legs[leg.call.sid]
+            if self.reconnect_timeout > 0 and leg.token is not None:
+                reconnects.hold(leg, self.reconnect_timeout)
+            else:
+                self.switch.far_end_hangup(leg.call)
         logs.event(log, "signal_closed", identity=self.identity)
 
     # -- device messages ----------------------------------------------------------------
@@ -158,6 +170,7 @@ class SignalingSession:
         if self.grant and self.registered and grant.identity != self.grant.identity:
             self._unregister()
         self.grant = grant
+        self.reconnect_timeout = reconnect_timeout(payload.get("reconnectTimeout"))
         ttl = grant.ttl(time.time())
         if self._expiry:
             self._expiry.cancel()
@@ -215,11 +228,8 @@ class SignalingSession:
         from dialtone.emulator.signaling.legs import start_outgoing
 
         callsid = str(payload.get("callsid", ""))
-        if payload.get("reconnect"):
-            # Signaling reconnect is not offered (no `reconnect` token is ever sent).
-            await self.send(
-                "hangup", {"callsid": callsid, "error": {"code": 31005, "message": "cannot resume"}}
-            )
+        if "reconnect" in payload:
+            await self._resume(callsid, str(payload.get("reconnect") or ""))
             return
         if phone_number(self.identity):
             from dialtone.emulator.signaling.legs import start_phone_call
@@ -243,10 +253,33 @@ class SignalingSession:
         twilio = payload.get("twilio") or {}
         params.update(parse_qsl(str(twilio.get("params", "")), keep_blank_values=True))
         call = await start_outgoing(self, callsid, str(payload.get("sdp", "")), params)
-        if call is None:
+        if call is not None:
+            self.aliases[callsid] = call.sid
+
+    async def _resume(self, callsid: str, token: str) -> None:
+        """`invite {callsid, reconnect}` on a new socket: take over a call whose socket dropped
+        (or is about to be noticed as dropped). The SDK waits for `answer`, and keeps the new
+        token for the next drop; the peer connection is untouched, so no SDP is exchanged."""
+        reconnects = self.switch.devices.reconnects
+        try:
+            leg = reconnects.claim(token, callsid, self.identity)
+        except ReconnectRefused as exc:
+            logs.event(
+                log,
+                "signal_reconnect_refused",
+                level=logging.WARNING,
+                code=exc.code,
+                identity=self.identity,
+            )
+            await self.send(
+                "hangup", {"callsid": callsid, "error": {"code": exc.code, "message": exc.message}}
+            )
             return
-        self.calls[call.sid] = call
-        self.aliases[callsid] = call.sid
+        if leg.ended or leg.call.ended:
+            await self.send("hangup", {"callsid": callsid})  # it ended while the device was away
+            return
+        reconnects.resume(leg, self)
+        await self.send("answer", {"callsid": callsid, "reconnect": reconnects.issue(leg)})
 
     async def on_answer(self, payload: dict[str, Any]) -> None:
         future = self.pending.get(str(payload.get("callsid", "")))
@@ -260,10 +293,18 @@ class SignalingSession:
 
     def _call(self, payload: dict[str, Any]) -> Call | None:
         callsid = str(payload.get("callsid", ""))
-        return self.calls.get(self.aliases.get(callsid, callsid))
+        leg = self.legs.get(self.aliases.get(callsid, callsid))
+        return leg.call if leg is not None else None
 
     async def on_hangup(self, payload: dict[str, Any]) -> None:
         call = self._call(payload)
+        if call is None:
+            # Hung up while the socket was down: the SDK queues the hangup and sends it on its
+            # new socket without resuming the call first.
+            leg = self.switch.devices.reconnects.held(
+                str(payload.get("callsid", "")), self.identity
+            )
+            call = leg.call if leg is not None else None
         if call is not None:
             self.switch.far_end_hangup(call)
 
