@@ -24,7 +24,7 @@ from dialtone.server.app import create_app
 from dialtone.server.config import Settings
 from dialtone.server.db import Database
 from dialtone.server.registry import LineRegistry
-from dialtone.server.throttle import FailureThrottle
+from dialtone.server.throttle import SignInThrottle
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 POSTGRES_URL = os.environ.get("DIALTONE_TEST_POSTGRES_URL", "")
@@ -126,7 +126,7 @@ def unavailable_db(db_url: str) -> Iterator[Database]:
 class LiveServer:
     base_url: str
     settings: Settings
-    throttle: FailureThrottle
+    throttle: SignInThrottle
     http: httpx.Client
 
     def sign(self, path: str, params: dict[str, str], query: str = "") -> str:
@@ -195,6 +195,7 @@ def serving(*specs: Serve) -> Iterator[list[str]]:
                     port=port,
                     log_config=None,
                     access_log=False,
+                    proxy_headers=False,  # as `dialtone serve`: the app decides whom to trust
                     lifespan=spec.lifespan,
                     ssl_certfile=str(spec.ssl[0]) if spec.ssl else None,
                     ssl_keyfile=str(spec.ssl[1]) if spec.ssl else None,
@@ -235,13 +236,13 @@ def make_server(db: Database) -> Iterator:
 
         def start(
             settings: Settings,
-            throttle: FailureThrottle | None = None,
+            throttle: SignInThrottle | None = None,
             database: Database | None = None,
         ) -> LiveServer:
-            throttle = throttle or FailureThrottle()
-            base = stack.enter_context(running(create_app(settings, database or db, throttle)))
+            app = create_app(settings, database or db, throttle)
+            base = stack.enter_context(running(app))
             http = stack.enter_context(httpx.Client(base_url=base, timeout=10))
-            return LiveServer(base, settings, throttle, http)
+            return LiveServer(base, settings, app.state.services.throttle, http)
 
         yield start
 

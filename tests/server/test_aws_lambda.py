@@ -1,14 +1,17 @@
 """The same app on AWS Lambda behind API Gateway (Mangum), fed the events API Gateway sends."""
 
+import base64
 import importlib
 import json
 from urllib.parse import urlencode
 
 import pytest
+from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
 from dialtone.devcreds import development_values
 from dialtone.server.db import Database
+from dialtone.server.models import SignInAttempts
 from dialtone.server.registry import LineRegistry
 from tests.conftest import SEED_CLIENT, SEED_NUMBER, SEED_PASSWORD
 from tests.lambda_events import DOMAIN, http_api_event, rest_api_event
@@ -212,8 +215,62 @@ def test_the_migrate_handler_brings_a_new_database_to_the_newest_schema(
     module = _load(monkeypatch, tmp_path, db_url, public_url=None, base_path="/prod")
     result = module.migrate({}, None)
     assert result["status"] == "ok"
-    assert result["revision"] == "0001"
+    assert result["revision"] == "0002"
     db = Database(db_url)
-    assert {"lines", "calls", "call_events"} <= set(inspect(db.engine).get_table_names())
+    assert {"lines", "calls", "call_events", "sign_in_attempts"} <= set(
+        inspect(db.engine).get_table_names()
+    )
     db.dispose()
     assert module.migrate({}, None) == result  # idempotent
+
+
+TOKEN = "/twilio/retrieve_capability_token"
+
+
+def _token_event(kind, body, *, b64=False):
+    if kind == "http":
+        event = http_api_event(TOKEN, body, b64=b64, content_type="application/json")
+    else:
+        event = rest_api_event(TOKEN, body, b64=b64, content_type="application/json")
+    return event
+
+
+@pytest.mark.parametrize("b64", [True, False])
+def test_a_body_past_every_limit_is_refused_without_being_decoded(lambda_handler, monkeypatch, b64):
+    decoded = []
+    real = base64.b64decode
+    monkeypatch.setattr(base64, "b64decode", lambda s, *a, **k: decoded.append(len(s)) or real(s))
+    event = http_api_event(INCOMING, "x" * (1024 * 1024), b64=b64, signature="forged")
+    result = lambda_handler(event, None)
+    assert result["statusCode"] == 413
+    assert decoded == []
+
+
+@pytest.mark.parametrize("b64", [True, False])
+@pytest.mark.parametrize("kind", ["http", "rest"])
+def test_a_sign_in_past_its_limit_is_refused(lambda_handler, kind, b64):
+    body = json.dumps({"twilioPhoneNumber": SEED_NUMBER, "password": SEED_PASSWORD})
+    at_limit = _token_event(kind, body.ljust(16 * 1024), b64=b64)
+    assert lambda_handler(at_limit, None)["statusCode"] == 200
+    past = _token_event(kind, body.ljust(16 * 1024 + 1), b64=b64)
+    result = lambda_handler(past, None)
+    assert result["statusCode"] == 413
+    assert "too large" in json.loads(result["body"])["error"]
+
+
+@pytest.mark.parametrize("kind", ["http", "rest"])
+def test_the_throttle_counts_api_gateways_source_ip_not_x_forwarded_for(
+    lambda_handler, registered, kind
+):
+    body = json.dumps({"twilioPhoneNumber": SEED_NUMBER, "password": "wrong password"})
+    event = _token_event(kind, body)
+    for name in ("headers", "multiValueHeaders"):
+        if name in event:  # anyone can send this header; API Gateway's sourceIp it sets itself
+            spoofed = "192.0.2.99"
+            event[name]["X-Forwarded-For"] = [spoofed] if name == "multiValueHeaders" else spoofed
+    assert lambda_handler(event, None)["statusCode"] == 401
+    db = Database(registered)
+    with db.session() as session:
+        addresses = set(session.scalars(select(SignInAttempts.client_address)))
+    db.dispose()
+    assert addresses == {"203.0.113.10", "*"}

@@ -20,7 +20,8 @@ def test_downgrade_and_upgrade_again(db):
         command.downgrade(alembic_config(connection), "base")
     assert set(inspect(db.engine).get_table_names()) <= {"alembic_version"}
     db.upgrade()
-    assert {"lines", "calls", "call_events"} <= set(inspect(db.engine).get_table_names())
+    tables = set(inspect(db.engine).get_table_names())
+    assert {"lines", "calls", "call_events", "sign_in_attempts"} <= tables
 
 
 def test_upgrade_is_idempotent(db):

@@ -1,10 +1,13 @@
 """POST /twilio/status_callback: call progress events become call history, exactly once."""
 
+import json
+import logging
 from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select
 
+from dialtone import logs
 from dialtone.server.models import Call, CallEvent
 from tests.conftest import EXTERNAL_NUMBER, SEED_NUMBER
 
@@ -131,3 +134,35 @@ def test_malformed_events_get_400_and_store_nothing(server, db, change, needle):
 def test_unsigned_events_are_refused(server, db):
     assert server.webhook(PATH, _event("ringing", 1), signature="bogus").status_code == 403
     assert _event_count(db) == 0
+
+
+def test_an_event_that_cannot_be_stored_is_logged_once_for_replay(
+    make_server, settings, registry, unavailable_db, db, caplog
+):
+    down = make_server(settings, database=unavailable_db)
+    caplog.set_level(logging.INFO, logger="dialtone")
+    sent = _event("completed", 3, CallDuration="42", Duration="1", CallToken="eyJsecret.call.token")
+    sent["myCustomParam"] = "not for the log"
+    signature = down.sign(PATH, sent)
+    response = down.webhook(PATH, sent, signature=signature)
+    # 503 so that Twilio's debugger shows it (15003); the body says what happened.
+    assert response.status_code == 503
+    assert "logged for replay" in response.text
+
+    lines = [logs.JsonFormatter().format(r) for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(lines) == 1
+    entry = json.loads(lines[0])
+    assert entry["event"] == "status_callback_not_stored"
+    assert entry["replay"] is True
+    assert entry["call_sid"] == CALL
+    assert entry["error"] == "OperationalError"
+    replay = entry["params"]
+    assert replay == {k: v for k, v in sent.items() if k not in ("CallToken", "myCustomParam")}
+    for secret in (signature, settings.auth_token, "eyJsecret", "not for the log"):
+        assert secret not in lines[0]
+
+    # The line is enough: replayed to a server whose database answers, the event is stored.
+    up = make_server(settings)
+    assert up.webhook(PATH, replay).status_code == 200
+    call = _calls(db)[CALL]
+    assert (call.status, call.duration) == ("completed", 42)

@@ -1,12 +1,18 @@
 """POST /twilio/retrieve_capability_token over real HTTP on loopback."""
 
+import json
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from urllib.parse import parse_qs
 
 import jwt
 import pytest
 
-from dialtone.server.throttle import FailureThrottle
+from dialtone.devcreds import development_values
+from dialtone.server import web
+from dialtone.server.config import ConfigError, Settings
+from dialtone.server.throttle import Limits, SignInThrottle
 from tests.conftest import SEED_CLIENT, SEED_NUMBER, SEED_PASSWORD
 
 PATH = "/twilio/retrieve_capability_token"
@@ -122,6 +128,16 @@ def test_unknown_number_and_wrong_password_get_the_same_401(server):
         ),
         (b'{"twilioPhoneNumber": "call me", "password": "x"}', "not a valid phone number"),
         (b"\xff\xfe", "JSON"),
+        (b'{"twilioPhoneNumber": ' + b"9" * 5000 + b', "password": "x"}', "JSON"),
+        (b"[" * 8000 + b"]" * 8000, "JSON"),
+        (b'{"a": ' * 2000 + b"1" + b"}" * 2000, "JSON"),
+        (b'{"twilioPhoneNumber": ["+815031234567"], "password": {"p": 1}}', "password"),
+        (b'{"twilioPhoneNumber": "+815031234567", "password": null}', "password"),
+        (b'{"twilioPhoneNumber": "\\ud800", "password": "x"}', "twilioPhoneNumber"),
+        (b'{"twilioPhoneNumber": "' + b"5" * 10_000 + b'", "password": "x"}', "phone number"),
+        (b'{"twilioPhoneNumber": "+81\\u0000503", "password": "x"}', "phone number"),
+        (b"", "JSON"),
+        (b"NaN", "JSON object"),
     ],
 )
 def test_malformed_requests_get_400_with_a_message(server, body, needle):
@@ -131,6 +147,61 @@ def test_malformed_requests_get_400_with_a_message(server, body, needle):
     assert needle in response.json()["error"]
 
 
+def test_a_password_with_a_lone_surrogate_is_a_400_not_a_guess(server):
+    # JSON can carry "\\ud800" but no password can hold it (it cannot be encoded, so it
+    # could never have been set): a malformed request, refused before any password check.
+    body = b'{"twilioPhoneNumber": "%s", "password": "abc\\ud800def"}' % SEED_NUMBER.encode()
+    for _ in range(8):
+        response = server.http.post(
+            PATH, content=body, headers={"Content-Type": "application/json"}
+        )
+        assert response.status_code == 400
+        assert "lone surrogate" in response.json()["error"]
+        assert "password" in response.json()["error"]
+    # Not counted as failed sign-ins: the owner is not slowed by them.
+    ok = server.http.post(PATH, json={"twilioPhoneNumber": SEED_NUMBER, "password": SEED_PASSWORD})
+    assert ok.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "text/plain",
+        "text/plain;charset=UTF-8",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+        "application/json; charset=iso-8859-1",
+        "application/jsonp",
+        None,
+    ],
+)
+def test_a_body_that_is_not_declared_json_is_415(server, content_type):
+    # text/plain, forms and multipart are "simple" requests: any web page could send them
+    # cross-origin without a CORS preflight.
+    headers = {"Content-Type": content_type} if content_type else {}
+    body = json.dumps({"twilioPhoneNumber": SEED_NUMBER, "password": SEED_PASSWORD})
+    response = server.http.post(PATH, content=body, headers=headers)
+    assert response.status_code == 415
+    assert "application/json" in response.json()["error"]
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["application/json", "Application/JSON; charset=utf-8", 'application/json;charset="UTF-8"'],
+)
+def test_json_with_or_without_a_utf8_charset_is_accepted(server, content_type):
+    body = json.dumps({"twilioPhoneNumber": SEED_NUMBER, "password": SEED_PASSWORD})
+    response = server.http.post(PATH, content=body, headers={"Content-Type": content_type})
+    assert response.status_code == 200
+
+
+def test_the_phone_sends_json():
+    app_js = (Path(web.__file__).parent.parent / "web" / "app.js").read_text()
+    sign_in = app_js[app_js.index('api("/twilio/retrieve_capability_token"') :][:300]
+    assert '"Content-Type": "application/json"' in sign_in
+    assert "JSON.stringify" in sign_in
+
+
 def test_seed_request_without_a_password_is_refused(server):
     # The seed authenticated by number alone; a number is not a secret.
     response = server.http.post(PATH, json={"twilioPhoneNumber": "+81-50-3123-4567"})
@@ -138,34 +209,106 @@ def test_seed_request_without_a_password_is_refused(server):
     assert "password" in response.json()["error"]
 
 
-def test_repeated_failures_are_throttled_per_number(make_server, settings, registry):
-    server = make_server(settings, FailureThrottle(limit=3, window=60))
+class Clock:
+    """The throttle's clock, moved by the test instead of waited for."""
+
+    def __init__(self):
+        self.now = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def __call__(self):
+        return self.now
+
+    def advance(self, seconds):
+        self.now += timedelta(seconds=seconds)
+
+
+def _sign_in(server, password, address=None, number=SEED_NUMBER):
+    headers = {"X-Forwarded-For": address} if address else {}
+    return server.http.post(
+        PATH, json={"twilioPhoneNumber": number, "password": password}, headers=headers
+    )
+
+
+@pytest.fixture
+def proxied(make_server, settings, registry, db):
+    """A server behind a trusted proxy on loopback: each test request names its client
+    address in X-Forwarded-For, as the proxy would. The throttle's clock is the test's."""
+    clock = Clock()
+
+    def start(**limits):
+        throttle = SignInThrottle(db, Limits(**limits), clock=clock)
+        server = make_server(replace(settings, trusted_proxies=("127.0.0.1/32",)), throttle)
+        return server, clock
+
+    return start
+
+
+def test_an_address_waits_longer_after_each_failure(proxied):
+    server, clock = proxied(free_failures=2, max_delay=4)
+    stranger = "198.51.100.7"
+    for _ in range(2):  # the free failures
+        assert _sign_in(server, "wrong password", stranger).status_code == 401
+    for delay in (1, 2, 4, 4):  # doubling, then capped
+        blocked = _sign_in(server, SEED_PASSWORD, stranger)
+        assert blocked.status_code == 429
+        assert int(blocked.headers["retry-after"]) == delay
+        assert "try again" in blocked.json()["error"]
+        clock.advance(delay - 0.5)
+        assert _sign_in(server, SEED_PASSWORD, stranger).status_code == 429
+        clock.advance(0.5)
+        assert _sign_in(server, "wrong password", stranger).status_code == 401
+
+
+def test_the_owner_signs_in_from_another_address_while_a_stranger_is_held(proxied):
+    server, _clock = proxied(free_failures=1)
     for _ in range(3):
-        assert (
-            server.http.post(
-                PATH, json={"twilioPhoneNumber": SEED_NUMBER, "password": "wrong password"}
-            ).status_code
-            == 401
-        )
-    blocked = server.http.post(
-        PATH, json={"twilioPhoneNumber": SEED_NUMBER, "password": SEED_PASSWORD}
-    )
-    assert blocked.status_code == 429
-    assert 0 < int(blocked.headers["retry-after"]) <= 60
-    assert "try again" in blocked.json()["error"]
+        _sign_in(server, "wrong password", "198.51.100.7")
+    assert _sign_in(server, SEED_PASSWORD, "198.51.100.7").status_code == 429
+    assert _sign_in(server, SEED_PASSWORD, "203.0.113.5").status_code == 200
 
 
-def test_repeated_failures_are_throttled_per_client_address(make_server, settings, registry):
-    server = make_server(settings, FailureThrottle(limit=3, window=60))
+def test_a_success_clears_the_address_failures(proxied):
+    server, clock = proxied(free_failures=2)
+    for _ in range(2):
+        _sign_in(server, "typo typo", "203.0.113.5")
+    assert _sign_in(server, SEED_PASSWORD, "203.0.113.5").status_code == 429
+    clock.advance(1)
+    assert _sign_in(server, SEED_PASSWORD, "203.0.113.5").status_code == 200
+    assert _sign_in(server, "typo typo", "203.0.113.5").status_code == 401
+    assert _sign_in(server, SEED_PASSWORD, "203.0.113.5").status_code == 200
+
+
+def test_the_number_ceiling_holds_many_addresses_but_not_its_recent_owner(proxied):
+    server, clock = proxied(ceiling=3)
+    assert _sign_in(server, SEED_PASSWORD, "203.0.113.5").status_code == 200  # the owner
+    for n in range(3):  # three addresses, one guess each: no address is held by itself
+        assert _sign_in(server, "wrong password", f"198.51.100.{n}").status_code == 401
+    held = _sign_in(server, SEED_PASSWORD, "192.0.2.44")
+    assert held.status_code == 429
+    assert 3500 < int(held.headers["retry-after"]) <= 3600
+    # The owner's address signed in to this number recently: the ceiling does not apply.
+    assert _sign_in(server, SEED_PASSWORD, "203.0.113.5").status_code == 200
+    clock.advance(3600)  # the window ends
+    assert _sign_in(server, SEED_PASSWORD, "192.0.2.44").status_code == 200
+
+
+def test_the_address_ceiling_holds_a_spray_of_numbers(proxied):
+    server, _clock = proxied(ceiling=3)
     for n in range(3):  # a different unknown number each time: only the address repeats
-        server.http.post(
-            PATH, json={"twilioPhoneNumber": f"+81-50-9999-000{n}", "password": "guess guess"}
-        )
-    response = server.http.post(
-        PATH, json={"twilioPhoneNumber": SEED_NUMBER, "password": SEED_PASSWORD}
-    )
-    assert response.status_code == 429
-    assert int(response.headers["retry-after"]) > 0
+        _sign_in(server, "guess guess", "198.51.100.7", number=f"+81-50-9999-000{n}")
+    assert _sign_in(server, SEED_PASSWORD, "198.51.100.7").status_code == 429
+    assert _sign_in(server, SEED_PASSWORD, "203.0.113.5").status_code == 200
+
+
+def test_x_forwarded_for_is_ignored_unless_the_proxy_is_trusted(
+    make_server, settings, registry, db
+):
+    throttle = SignInThrottle(db, Limits(free_failures=2))
+    server = make_server(settings, throttle)
+    for n in range(2):  # each claims another address; all come from 127.0.0.1
+        _sign_in(server, "wrong password", f"198.51.100.{n}")
+    blocked = _sign_in(server, SEED_PASSWORD, "203.0.113.5")
+    assert blocked.status_code == 429
 
 
 def test_cors_is_off_unless_configured(server):
@@ -199,6 +342,8 @@ def test_cors_allows_only_the_configured_origins(make_server, settings, registry
     )
     assert other.status_code == 400
     assert "access-control-allow-origin" not in other.headers
+    assert other.headers["content-type"] == "application/json"
+    assert other.json() == {"success": False, "error": "Disallowed CORS origin"}
 
 
 def test_database_unavailable_is_a_503_without_details(make_server, settings, unavailable_db):
@@ -212,3 +357,20 @@ def test_database_unavailable_is_a_503_without_details(make_server, settings, un
         "capabilityToken": None,
         "error": "the service is temporarily unavailable; try again shortly",
     }
+
+
+def test_trusted_proxies_are_addresses_or_networks():
+    env = {**_required_env(), "DIALTONE_TRUSTED_PROXIES": "127.0.0.1, 10.0.0.0/8,::1,10.1.2.3/16"}
+    assert Settings.from_env(env).trusted_proxies == (
+        "127.0.0.1/32",
+        "10.0.0.0/8",
+        "::1/128",
+        "10.1.0.0/16",
+    )
+    assert Settings.from_env(_required_env()).trusted_proxies == ()
+    with pytest.raises(ConfigError, match=r"DIALTONE_TRUSTED_PROXIES.*'proxy\.example'"):
+        Settings.from_env({**_required_env(), "DIALTONE_TRUSTED_PROXIES": "proxy.example"})
+
+
+def _required_env():
+    return {**development_values(), "DIALTONE_PUBLIC_URL": "https://api.example.com"}

@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import Callable, Sequence
 from typing import TextIO
 
-from dialtone.cli.common import CommandError, load_env, open_database, settings_from
+from dialtone.cli.common import CommandError, load_env, open_server_database, settings_from
 
 DEFAULT_PORT = 8000
 
@@ -17,7 +17,8 @@ def server_app(settings: object):  # noqa: ANN201 - Starlette imported lazily
     from dialtone.server.app import create_app
 
     logs.configure()
-    return create_app(settings, open_database(settings.database_url))  # type: ignore[arg-type,attr-defined]
+    # Starts even while the database is down (Twilio then hears an apology, not 11205).
+    return create_app(settings, open_server_database(settings.database_url))  # type: ignore[arg-type,attr-defined]
 
 
 def check_port_free(host: str, port: int) -> None:
@@ -43,7 +44,10 @@ def _server(app: object, host: str, port: int, *tls: tuple):
         port=port,
         log_config=None,
         access_log=False,
-        proxy_headers=True,
+        # Never uvicorn's own X-Forwarded-* handling (it trusts 127.0.0.1 by default, so any
+        # local client could pose as another address): the API server trusts exactly the
+        # proxies in DIALTONE_TRUSTED_PROXIES (server/app.py), the emulator none.
+        proxy_headers=False,
         ssl_certfile=str(cert) if cert else None,
         ssl_keyfile=str(key) if key else None,
     )

@@ -5,23 +5,26 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import anyio
-from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
+from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from dialtone.server import history, web, webhooks
+from dialtone.server import history, token_api, web, webhooks
 from dialtone.server.auth import NotAuthenticated, identity_of
 from dialtone.server.config import Settings
+from dialtone.server.cors import JSONCORSMiddleware
 from dialtone.server.db import Database
+from dialtone.server.health import healthz
 from dialtone.server.history import CallHistory
 from dialtone.server.registry import LineRegistry
 from dialtone.server.signature import WebhookValidator
-from dialtone.server.throttle import FailureThrottle
+from dialtone.server.throttle import SignInThrottle
 from dialtone.server.token_api import refresh_token, retrieve_capability_token
 
 
@@ -32,25 +35,11 @@ class Services:
     registry: LineRegistry
     history: CallHistory
     validator: WebhookValidator
-    throttle: FailureThrottle
+    throttle: SignInThrottle
     # Argon2 takes ~64 MiB per verification: bound how many run at once.
     password_limiter: anyio.CapacityLimiter = field(
         default_factory=lambda: anyio.CapacityLimiter(4)
     )
-
-
-async def healthz(request: Request) -> JSONResponse:
-    db: Database = request.app.state.services.db
-
-    def ping() -> None:
-        with db.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-
-    try:
-        await run_in_threadpool(ping)
-    except Exception:
-        return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
-    return JSONResponse({"status": "ok", "database": "ok"})
 
 
 async def recent_calls(request: Request) -> JSONResponse:
@@ -76,6 +65,20 @@ async def recent_calls(request: Request) -> JSONResponse:
     return JSONResponse({"calls": calls}, headers={"Cache-Control": "no-store"})
 
 
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own refusals (404, 405, 413 …) in JSON like the API's other errors."""
+    assert isinstance(exc, HTTPException)
+    if exc.status_code in (204, 304):
+        return Response(status_code=exc.status_code, headers=exc.headers)
+    error = exc.detail
+    if exc.status_code == 413:
+        limit = request.scope.get(MAX_BODY_SIZE_SCOPE_KEY)
+        error = f"the request body is too large (at most {limit} bytes)" if limit else error
+    return JSONResponse(
+        {"success": False, "error": error}, status_code=exc.status_code, headers=exc.headers
+    )
+
+
 async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"success": False, "error": "internal error"}, status_code=500)
 
@@ -83,7 +86,7 @@ async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
 def create_app(
     settings: Settings,
     db: Database | None = None,
-    throttle: FailureThrottle | None = None,
+    throttle: SignInThrottle | None = None,
     *,
     phone: bool = True,
 ) -> Starlette:
@@ -97,36 +100,56 @@ def create_app(
         registry=registry,
         history=CallHistory(db),
         validator=WebhookValidator(settings.auth_token),
-        throttle=throttle or FailureThrottle(),
+        throttle=throttle or SignInThrottle(db),
     )
     webhook_methods = ["POST", "GET"]
     routes = [
-        Route("/twilio/retrieve_capability_token", retrieve_capability_token, methods=["POST"]),
-        Route("/twilio/refresh_token", refresh_token, methods=["POST"]),
+        # Bodies are read up to a limit and refused (413) past it, never buffered whole.
+        Route(
+            "/twilio/retrieve_capability_token",
+            retrieve_capability_token,
+            methods=["POST"],
+            max_body_size=token_api.MAX_BODY,
+        ),
+        Route(
+            "/twilio/refresh_token",
+            refresh_token,
+            methods=["POST"],
+            max_body_size=token_api.MAX_BODY,
+        ),
         Route(
             "/twilio/retrieve_twiml/call_incoming",
             webhooks.twilio_webhook("call_incoming", webhooks.call_incoming),
             methods=webhook_methods,
+            max_body_size=webhooks.MAX_BODY,
         ),
         Route(
             "/twilio/retrieve_twiml/call_outgoing",
             webhooks.twilio_webhook("call_outgoing", webhooks.call_outgoing),
             methods=webhook_methods,
+            max_body_size=webhooks.MAX_BODY,
         ),
         Route(
             "/twilio/status_callback",
             webhooks.twilio_webhook("status_callback", webhooks.status_callback),
             methods=webhook_methods,
+            max_body_size=webhooks.MAX_BODY,
         ),
         Route("/twilio/calls", recent_calls, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         *(web.routes() if phone else ()),
     ]
     middleware = []
+    if settings.trusted_proxies:
+        # The client address (for the sign-in throttle) from X-Forwarded-For, but only as
+        # set by these proxies; nobody else's header is believed.
+        middleware.append(
+            Middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
+        )
     if settings.cors_origins:
         middleware.append(
             Middleware(
-                CORSMiddleware,
+                JSONCORSMiddleware,
                 allow_origins=list(settings.cors_origins),
                 allow_methods=["GET", "POST"],
                 allow_headers=["Content-Type", "Authorization"],
@@ -134,7 +157,10 @@ def create_app(
             )
         )
     app = Starlette(
-        routes=routes, middleware=middleware, exception_handlers={Exception: _internal_error}
+        routes=routes,
+        middleware=middleware,
+        exception_handlers={HTTPException: _http_error, Exception: _internal_error},
+        max_body_size=token_api.MAX_BODY,  # every other route: none expects a body
     )
     app.state.services = services
     return app

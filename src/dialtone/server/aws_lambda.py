@@ -21,8 +21,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from mangum import Mangum
+from mangum.handlers import APIGateway, HTTPGateway
 
 from dialtone import logs
+from dialtone.server import token_api, webhooks
 from dialtone.server.app import create_app
 from dialtone.server.config import ConfigError, Settings, database_url, load_environment
 from dialtone.server.signature import PUBLIC_URL_SCOPE_KEY
@@ -59,6 +61,50 @@ class RequestContextPublicUrl:
         await self.app(scope, receive, send)
 
 
+# The largest body any route accepts; each route's own limit is applied by the app.
+MAX_BODY = max(token_api.MAX_BODY, webhooks.MAX_BODY)
+
+
+def event_body_size(event: Mapping[str, Any]) -> int:
+    """The decoded size of the event's body, without decoding it."""
+    body = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        body = body.rstrip()
+        return len(body) * 3 // 4 - (len(body) - len(body.rstrip("=")))
+    return len(body) if len(body) > MAX_BODY else len(body.encode())
+
+
+class _BoundedBody:
+    """Mangum hands the app the whole body, base64-decoded. Past the largest limit, the app
+    gets no body and its size as Content-Length instead, and answers 413 at once: nothing
+    that large is decoded or copied."""
+
+    event: dict
+
+    @property
+    def scope(self) -> dict:
+        scope = super().scope  # type: ignore[misc]
+        size = event_body_size(self.event)
+        if size > MAX_BODY:
+            scope["headers"] = [
+                *(h for h in scope["headers"] if h[0].lower() != b"content-length"),
+                [b"content-length", str(size).encode()],
+            ]
+        return scope
+
+    @property
+    def body(self) -> bytes:
+        return b"" if event_body_size(self.event) > MAX_BODY else super().body  # type: ignore[misc]
+
+
+class BoundedHTTPGateway(_BoundedBody, HTTPGateway):
+    pass
+
+
+class BoundedAPIGateway(_BoundedBody, APIGateway):
+    pass
+
+
 def lambda_environment(environ: Mapping[str, str] | None = None) -> dict:
     """The function's environment with the Parameter Store values merged in."""
     env = load_environment(environ)
@@ -90,6 +136,7 @@ def build_handler(env: Mapping[str, str]) -> Mangum:
     return Mangum(
         app,
         lifespan="off",
+        custom_handlers=[BoundedHTTPGateway, BoundedAPIGateway],  # type: ignore[list-item]
         api_gateway_base_path=env.get("DIALTONE_API_GATEWAY_BASE_PATH", "").strip() or "/",
     )
 

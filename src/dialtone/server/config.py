@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -67,6 +68,9 @@ class Settings:
     allowed_countries: frozenset[int] | None = None
     cors_origins: tuple[str, ...] = ()
     voice_signaling: str | None = None  # host:port of a local emulator's signaling (dev)
+    # Reverse proxies (addresses, networks) whose X-Forwarded-For names the client; none by
+    # default, so the client is the socket's peer and no header can pose as another address.
+    trusted_proxies: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], *, public_url_from_request: bool = False) -> Settings:
@@ -147,6 +151,18 @@ class Settings:
                     f"https://phone.example.com, not {origin!r}"
                 )
 
+        proxies: list[str] = []
+        for item in env.get("DIALTONE_TRUSTED_PROXIES", "").split(","):
+            if not item.strip():
+                continue
+            try:
+                proxies.append(str(ipaddress.ip_network(item.strip(), strict=False)))
+            except ValueError:
+                problems.append(
+                    "DIALTONE_TRUSTED_PROXIES must list IP addresses or networks such as "
+                    f"127.0.0.1,10.0.0.0/8; {item.strip()!r} is not one"
+                )
+
         if problems:
             raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(problems))
         return cls(
@@ -162,4 +178,5 @@ class Settings:
             allowed_countries=allowed,
             cors_origins=origins,
             voice_signaling=env.get("DIALTONE_VOICE_SIGNALING", "").strip() or None,
+            trusted_proxies=tuple(proxies),
         )

@@ -30,9 +30,54 @@ _STATUSES = frozenset(
     }
 )
 
+# What a status callback carries (Twilio's names; none is a secret), the only parameters a
+# log line may repeat. Anything else a request holds (a custom parameter, a CallToken) is
+# left out, whatever it is.
+STATUS_CALLBACK_PARAMETERS = frozenset(
+    {
+        "AccountSid",
+        "ApiVersion",
+        "ApplicationSid",
+        "CallSid",
+        "ParentCallSid",
+        "CallStatus",
+        "CallDuration",
+        "Duration",
+        "Direction",
+        "From",
+        "To",
+        "Caller",
+        "Called",
+        "ForwardedFrom",
+        "CallerName",
+        *(
+            f"{who}{part}"
+            for who in ("From", "To", "Caller", "Called")
+            for part in ("City", "State", "Zip", "Country")
+        ),
+        "SequenceNumber",
+        "Timestamp",
+        "CallbackSource",
+        "SipResponseCode",
+        "AnsweredBy",
+        "QueueTime",
+        "StirVerstat",
+        "RecordingUrl",
+        "RecordingSid",
+        "RecordingDuration",
+    }
+)
+
 
 class BadStatusCallback(ValueError):
     pass
+
+
+def replayable(params: Mapping[str, str]) -> dict[str, str]:
+    """The status callback's own parameters, as a log line may keep them for a replay."""
+    return {
+        name: value[:300] for name, value in params.items() if name in STATUS_CALLBACK_PARAMETERS
+    }
 
 
 def _int(params: Mapping[str, str], name: str) -> int | None:

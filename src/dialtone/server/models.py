@@ -83,3 +83,19 @@ class CallEvent(Base):
     call_duration: Mapped[int | None] = mapped_column(Integer)
     timestamp: Mapped[datetime] = mapped_column(UTCDateTime)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SignInAttempts(Base):
+    """Failed sign-ins, shared by every server instance: one row per (number, client address)
+    and one per number (`client_address` "*"). Rows expire so a spray of addresses cannot
+    grow the table without bound."""
+
+    __tablename__ = "sign_in_attempts"
+
+    phone_number: Mapped[str] = mapped_column(String(16), primary_key=True)  # E.164
+    client_address: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    window_started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_failure_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

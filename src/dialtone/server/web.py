@@ -37,7 +37,7 @@ async def sound(request: Request) -> Response:
     try:
         data = sounds.wav(request.path_params["name"])
     except KeyError:
-        return PlainTextResponse("no such sound\n", status_code=404)
+        return JSONResponse({"success": False, "error": "no such sound"}, status_code=404)
     return Response(data, media_type="audio/wav", headers={"Cache-Control": "max-age=86400"})
 
 

@@ -13,14 +13,14 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import ImmutableMultiDict
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from dialtone import logs, phone
 from dialtone.server import twiml
-from dialtone.server.history import BadStatusCallback
+from dialtone.server.db import bounded
+from dialtone.server.history import BadStatusCallback, replayable
 from dialtone.server.registry import LineInfo
 from dialtone.server.signature import public_base_url, public_request_url
 
@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("dialtone.server.webhooks")
 
 XML = "application/xml"
+# Twilio's largest requests (a status callback with every optional parameter) are a few KiB;
+# the route answers 413 past this without reading the rest (see app.py).
+MAX_BODY = 64 * 1024
 
 Params = ImmutableMultiDict
 Handler = Callable[["Services", Params], tuple[str, dict]]
@@ -51,6 +54,7 @@ class Refusal(Exception):
 async def _params(request: Request) -> Params:
     if request.method == "GET":
         return ImmutableMultiDict(request.query_params.multi_items())
+    # At most MAX_BODY bytes: the route's limit stops reading and answers 413 past it.
     body = (await request.body()).decode("utf-8", errors="replace")
     # Blank values (To=, FromCity=) are signed too: keep them.
     return ImmutableMultiDict(parse_qsl(body, keep_blank_values=True))
@@ -84,7 +88,8 @@ def twilio_webhook(name: str, handler: Handler) -> Callable[[Request], object]:
             )
             return PlainTextResponse("invalid or missing X-Twilio-Signature\n", status_code=403)
         try:
-            body, fields = await run_in_threadpool(handler, services, params)
+            # Bounded: Twilio waits 15 s in all, and the apology must reach it before.
+            body, fields = await bounded(handler, services, params)
         except BadWebhook as exc:
             logs.event(
                 log,
@@ -96,6 +101,9 @@ def twilio_webhook(name: str, handler: Handler) -> Callable[[Request], object]:
             )
             return PlainTextResponse(f"{exc}\n", status_code=400)
         except Exception as exc:
+            ms = round((time.perf_counter() - started) * 1000, 1)
+            if handler is status_callback:
+                return _not_stored(params, exc, ms)
             logs.event(
                 log,
                 "webhook_failed",
@@ -103,7 +111,7 @@ def twilio_webhook(name: str, handler: Handler) -> Callable[[Request], object]:
                 webhook=name,
                 call_sid=call_sid,
                 error=type(exc).__name__,
-                ms=round((time.perf_counter() - started) * 1000, 1),
+                ms=ms,
             )
             return Response(twiml.apology(), media_type=XML)
         logs.event(
@@ -245,7 +253,8 @@ def call_outgoing(services: Services, params: Params) -> tuple[str, dict]:
 
 
 def status_callback(services: Services, params: Params) -> tuple[str, dict]:
-    """Record a call progress event; Twilio ignores the body of our answer."""
+    """Record a call progress event; Twilio ignores the body of our answer. When it cannot
+    be stored (the database is down or too slow), `_not_stored` answers instead."""
     try:
         new = services.history.record(params)
     except BadStatusCallback as exc:
@@ -255,3 +264,24 @@ def status_callback(services: Services, params: Params) -> tuple[str, dict]:
         "status": params.get("CallStatus"),
         "sequence": params.get("SequenceNumber"),
     }
+
+
+def _not_stored(params: Params, exc: Exception, ms: float) -> Response:
+    """A status callback we could not store. Twilio does not redeliver it (unless its URL
+    asks for retries on 5xx with `#rp=5xx`), so this log line is its only record: one line
+    with everything needed to replay it. 503, not 200: Twilio then shows the failure in
+    the console's debugger (warning 15003) instead of it passing unnoticed."""
+    logs.event(
+        log,
+        "status_callback_not_stored",
+        level=logging.ERROR,
+        webhook="status_callback",
+        call_sid=params.get("CallSid", "")[:34],
+        error=type(exc).__name__,
+        ms=ms,
+        replay=True,
+        params=replayable(params),
+    )
+    return PlainTextResponse(
+        "the status callback was not stored; it was logged for replay\n", status_code=503
+    )
