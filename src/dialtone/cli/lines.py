@@ -6,9 +6,12 @@ import argparse
 import getpass
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from dialtone.cli.common import CommandError, load_env, open_database
+
+if TYPE_CHECKING:
+    from dialtone.server.registry import LineRegistry
 
 
 def open_registry(env: Mapping[str, str]):  # noqa: ANN201 - LineRegistry imported lazily
@@ -51,6 +54,28 @@ def _print_lines(lines: Sequence, out: TextIO) -> None:
         )
 
 
+def _import(registry: LineRegistry, path: Path, workers: int | None, out: TextIO) -> None:
+    import sys
+
+    from dialtone.cli.progress import ProgressBar
+    from dialtone.server.line_import import import_lines
+
+    bar = ProgressBar(sys.stderr, {"checking": "chars"})
+    try:
+        result = import_lines(
+            registry.db, path, registry.default_region, progress=bar, workers=workers
+        )
+    except OSError as exc:
+        raise CommandError(f"cannot read {path}: {exc.strerror}") from None
+    finally:
+        bar.close()
+    hashed = f", {result.hashed} password(s) hashed" if result.hashed else ""
+    print(
+        f"imported {result.imported} line(s) from {path} in {result.seconds:.1f} s{hashed}",
+        file=out,
+    )
+
+
 def cmd_lines(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> None:
     from dialtone.server.registry import RegistryError
 
@@ -70,13 +95,7 @@ def cmd_lines(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> None:
             line = registry.set_password(args.number, password)
             print(f"password changed for {line.phone_number}", file=out)
         elif args.lines_command == "import":
-            path = Path(args.file)
-            try:
-                with path.open(newline="", encoding="utf-8-sig") as handle:
-                    added = registry.import_csv(handle)
-            except OSError as exc:
-                raise CommandError(f"cannot read {path}: {exc.strerror}") from None
-            print(f"imported {len(added)} line(s) from {path}", file=out)
+            _import(registry, Path(args.file), args.workers, out)
     except RegistryError as exc:
         raise CommandError(str(exc)) from None
     finally:
@@ -105,9 +124,20 @@ def register(commands: argparse._SubParsersAction) -> None:
     set_password.add_argument("number")
     set_password.add_argument("--password-stdin", action="store_true")
     imp = line_commands.add_parser(
-        "import", help="add lines from a CSV (number,client_name,password): all or nothing"
+        "import",
+        help="add lines from a CSV (number,client_name,password): all or nothing",
+        description="Add lines from a CSV with a header row: number,client_name and password "
+        "(hashed here, on every core) or password_hash (a ready Argon2id hash in PHC format, "
+        "at OWASP's parameters or above); an optional region column reads national numbers. "
+        "The whole file is imported, or nothing.",
     )
     imp.add_argument("file")
+    imp.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="threads hashing plain passwords (default: every CPU)",
+    )
 
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
