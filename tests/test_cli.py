@@ -150,6 +150,29 @@ def test_serve_answers_over_http_and_stops_cleanly_on_ctrl_c(tmp_path):
         assert line.startswith("{") and line.endswith("}"), line  # structured logs only
 
 
+def test_serve_starts_while_the_database_is_down_and_recovers_alone(tmp_path):
+    env = _clean_env(tmp_path)
+    env.update(development_values())
+    env["DIALTONE_PUBLIC_URL"] = "https://api.example.com"
+    env["DIALTONE_DATABASE_URL"] = f"sqlite:///{tmp_path / 'later' / 'serve.db'}"
+    port = _free_port()
+    process = _dialtone("serve", "--port", str(port), env=env, cwd=tmp_path)
+    try:
+        wait_until_up(process, f"http://127.0.0.1:{port}/healthz")
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 503
+        (tmp_path / "later").mkdir()  # the database can be opened now
+        deadline = time.monotonic() + 10
+        while httpx.get(f"http://127.0.0.1:{port}/healthz").status_code != 200:
+            assert time.monotonic() < deadline, "/healthz stayed 503"
+            time.sleep(0.2)
+    finally:
+        process.send_signal(signal.SIGINT)
+        _out, err = process.communicate(timeout=30)
+    assert process.returncode == 0
+    assert '"event": "database_unavailable"' in err and "serving anyway" in err
+    assert '"event": "database_upgraded"' in err and "Traceback" not in err
+
+
 def test_a_busy_port_is_a_clear_error(tmp_path):
     env = _clean_env(tmp_path)
     env.update(development_values())
@@ -195,12 +218,16 @@ def test_dev_serves_the_seed_line_with_the_printed_password(tmp_path):
         assert response.json()["identity"] == "DeviceId_0001"
         # The embedded emulator routes the seed's incoming call to the API server.
         emulator = f"http://127.0.0.1:{emulator_port}"
+        dev = development_values()  # the control API takes the account's credentials
+        auth = (dev["TWILIO_ACCOUNT_SID"], dev["TWILIO_AUTH_TOKEN"])
         call = httpx.post(
-            f"{emulator}/emulator/calls", data={"From": "+819059876543", "To": "+815031234567"}
+            f"{emulator}/emulator/calls",
+            data={"From": "+819059876543", "To": "+815031234567"},
+            auth=auth,
         ).json()
         deadline = time.monotonic() + 30
         while True:
-            log = httpx.get(f"{emulator}/emulator/calls/{call['sid']}/events").json()
+            log = httpx.get(f"{emulator}/emulator/calls/{call['sid']}/events", auth=auth).json()
             webhooks = [e for e in log["events"] if e["kind"] == "webhook"]
             if webhooks or time.monotonic() > deadline:
                 break

@@ -192,7 +192,7 @@ def live_emulator(tmp_path) -> Iterator[LiveEmulator]:
     credentials = Credentials.from_env({})
     port, signal_port = _free_port(), _free_port()
     base = f"http://127.0.0.1:{port}"
-    switch = Switch(EmulatorConfig(credentials=credentials, public_url=base))
+    switch = Switch(EmulatorConfig(credentials=credentials, public_url=base, media_folder=tmp_path))
     cert, key = ensure_certificate(tmp_path, ["localhost"])
     with (
         serving(

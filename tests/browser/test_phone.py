@@ -7,6 +7,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from dialtone.devcreds import development_values
 from dialtone.emulator.app import create_app as create_emulator
 from dialtone.emulator.config import Credentials, EmulatorConfig
 from dialtone.emulator.signaling.server import create_signaling_app
@@ -86,7 +87,8 @@ def system(tmp_path, request):
         )
         # The server is reached as "localhost" (a secure context for the microphone).
         with serving(Serve(create_server(settings, db), server_port)):
-            yield System(server_url + "/", http, f"{emulator_url}/console")
+            console = f"{emulator_url}/console?key={switch.config.console_key}"
+            yield System(server_url + "/", http, console)
     db.dispose()
 
 
@@ -148,8 +150,12 @@ def dev_system(tmp_path):
         wait_until_up(
             process, f"http://localhost:{port}/healthz", f"{emulator_url}/emulator/health"
         )
-        with httpx.Client(base_url=emulator_url) as http:
-            yield System(f"http://localhost:{port}/", http, f"{emulator_url}/console")
+        # The console URL as the banner prints it (it carries this run's key).
+        console = next(line.split()[2] for line in process.stdout if "dev console" in line)
+        dev = development_values()
+        auth = (dev["TWILIO_ACCOUNT_SID"], dev["TWILIO_AUTH_TOKEN"])
+        with httpx.Client(base_url=emulator_url, auth=auth) as http:
+            yield System(f"http://localhost:{port}/", http, console)
     finally:
         process.send_signal(signal.SIGINT)
         process.communicate(timeout=30)

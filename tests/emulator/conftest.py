@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
@@ -222,8 +223,9 @@ def make_emulator(scale: float = CLOCK_SCALE, **config: object) -> Iterator[Emul
 
 
 @pytest.fixture
-def emulator() -> Iterator[Emulator]:
-    yield from make_emulator()
+def emulator(tmp_path: Path) -> Iterator[Emulator]:
+    """The emulator on a scaled clock; `file://` media may come from the test's tmp_path."""
+    yield from make_emulator(media_folder=tmp_path)
 
 
 def host_of(url: str) -> str:

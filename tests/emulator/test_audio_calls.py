@@ -17,12 +17,12 @@ TEXT = "Thank you for calling. Please hold while we connect you."
 
 
 @pytest.fixture
-def realtime():
+def realtime(tmp_path):
     if not tts.available():
         if IN_CI:
             pytest.fail("CI=true but espeak-ng is missing: <Say> audio must be tested")
         pytest.skip("AUDIO TESTS SKIPPED: espeak-ng is not installed (apt-get install espeak-ng)")
-    yield from make_emulator(scale=1.0)
+    yield from make_emulator(scale=1.0, media_folder=tmp_path)
 
 
 def _pcm(wav: bytes) -> bytes:

@@ -3,19 +3,17 @@
 import json
 import threading
 
-import httpx
-
 from tests.emulator.conftest import EXTERNAL_NUMBER, TWILIO_NUMBER
 
 
 def test_placing_a_call_needs_valid_numbers_and_one_of_ours(emulator):
     emulator.add_number()
     bad = emulator.http.post("/emulator/calls", data={"From": "nope", "To": TWILIO_NUMBER})
-    assert bad.status_code == 400 and "From" in bad.json()["error"]
+    assert bad.status_code == 400 and "From" in bad.json()["message"]
     unknown = emulator.http.post(
         "/emulator/calls", data={"From": EXTERNAL_NUMBER, "To": "+815099990000"}
     )
-    assert unknown.status_code == 404 and "+815099990000" in unknown.json()["error"]
+    assert unknown.status_code == 404 and "+815099990000" in unknown.json()["message"]
     as_json = emulator.http.post(
         "/emulator/calls", json={"From": "090-5987-6543", "To": TWILIO_NUMBER}
     )
@@ -33,7 +31,7 @@ def test_phone_behaviours_are_validated_listed_and_removed(emulator):
     for bad in ({"mode": "explode"}, {"answer_after": -1}, {"digits": "12x"}, {"colour": "red"}):
         response = emulator.http.put(f"/emulator/phones/{EXTERNAL_NUMBER}", json=bad)
         assert response.status_code == 400, bad
-        assert response.json()["error"]
+        assert response.json()["message"]
     client = emulator.http.put("/emulator/phones/client:alice", json={"answer_after": 2})
     assert client.status_code == 200
     listed = emulator.http.get("/emulator/phones").json()["phones"]
@@ -97,7 +95,7 @@ def test_the_live_stream_carries_every_event(emulator, hooks):
     connected = threading.Event()
 
     def listen():
-        with httpx.stream("GET", f"{emulator.base_url}/emulator/events", timeout=30) as stream:
+        with emulator.http.stream("GET", "/emulator/events") as stream:
             for line in stream.iter_lines():
                 if line.startswith(": connected"):
                     connected.set()

@@ -27,14 +27,18 @@ def caller(i: int) -> str:
     return f"+8190{10_000_000 + i:08d}"  # 090-1000-0000, 090-1000-0001, …
 
 
-async def _all(base_url: str, requests: list[tuple[str, dict | None]]) -> list[httpx.Response]:
+async def _all(
+    base_url: str, requests: list[tuple[str, dict | None]], auth: httpx.Auth
+) -> list[httpx.Response]:
     """POST every (path, form), CONCURRENCY at a time."""
     # Short keep-alive: never reuse a connection the server may be closing (uvicorn: 5 s idle).
     limits = httpx.Limits(
         max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY, keepalive_expiry=1.0
     )
     gate = asyncio.Semaphore(CONCURRENCY)
-    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=TIMEOUT) as http:
+    async with httpx.AsyncClient(
+        base_url=base_url, auth=auth, limits=limits, timeout=TIMEOUT
+    ) as http:
 
         async def post(path: str, data: dict | None) -> httpx.Response:
             async with gate:
@@ -64,6 +68,7 @@ def test_a_thousand_concurrent_calls_complete_without_a_lost_callback(emulator, 
         _all(
             emulator.base_url,
             [("/emulator/calls", {"From": caller(i), "To": TWILIO_NUMBER}) for i in range(CALLS)],
+            emulator.http.auth,
         )
     )
     assert [r.status_code for r in placed] == [201] * CALLS, placed[0].text
@@ -82,7 +87,11 @@ def test_a_thousand_concurrent_calls_complete_without_a_lost_callback(emulator, 
     assert threads_at_peak - threads_before < 10, (threads_before, threads_at_peak)
 
     hangups = asyncio.run(
-        _all(emulator.base_url, [(f"/emulator/calls/{sid}/hangup", None) for sid in sids])
+        _all(
+            emulator.base_url,
+            [(f"/emulator/calls/{sid}/hangup", None) for sid in sids],
+            emulator.http.auth,
+        )
     )
     assert [r.status_code for r in hangups] == [200] * CALLS
     emulator.idle(timeout=TIMEOUT)

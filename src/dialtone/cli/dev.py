@@ -11,8 +11,10 @@ from dialtone.cli.emulator import (
     DEFAULT_EMULATOR_PORT,
     DEFAULT_SIGNAL_PORT,
     browser_host,
+    served_names,
     signaling,
 )
+from dialtone.cli.history import add_history_options, history_settings
 from dialtone.cli.lines import open_registry
 from dialtone.cli.serve import DEFAULT_PORT, run, server_app
 
@@ -60,6 +62,8 @@ def cmd_dev(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> None:
             credentials=Credentials.from_env(env),
             public_url=emulator_url,
             signal_host=f"{browser_host(args.host)}:{args.signal_port}",
+            allowed_hosts=served_names(args.host),
+            **history_settings(args),
         )
     )
     # What buying a number and owning a phone would give; the rest is `dialtone setup`'s.
@@ -92,10 +96,12 @@ def cmd_dev(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> None:
         return [(server_app(settings_from(env)), args.host, args.port)]
 
     signaling_app, signal_lines = signaling(switch, args.host, args.signal_port)
+    key = switch.config.console_key  # for the control API and the console; this run only
     print(
         "dialtone dev\n"
         f"  open the phone  {base.replace('127.0.0.1', 'localhost')}/\n"
-        f"  dev console     {emulator_url}/console  (be the external phone; watch calls)\n"
+        f"  dev console     {emulator_url}/console?key={key}\n"
+        "                  (be the external phone; watch calls)\n"
         f"  API server      {base}\n"
         f"  Twilio          emulator at {emulator_url} (REST API, webhooks, simulated phones)\n"
         f"  demo line       050-3123-4567 ({DEMO_NUMBER}) -> client {DEMO_CLIENT}\n"
@@ -105,9 +111,9 @@ def cmd_dev(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> None:
         f"  token           curl -s -X POST -H 'Content-Type: application/json' "
         f'-d \'{{"twilioPhoneNumber": "050-3123-4567", "password": "{password}"}}\' '
         f"{base}/twilio/retrieve_capability_token\n"
-        f"  call the line   curl -s {emulator_url}/emulator/calls "
+        f"  call the line   curl -s -H 'X-Emulator-Key: {key}' {emulator_url}/emulator/calls "
         f"--data-urlencode From={DEMO_EXTERNAL} --data-urlencode To={DEMO_NUMBER}\n"
-        f"  follow calls    curl -sN {emulator_url}/emulator/events\n"
+        f"  follow calls    curl -sN -H 'X-Emulator-Key: {key}' {emulator_url}/emulator/events\n"
         + "\n".join(signal_lines)
         + "\n  Ctrl-C stops it.",
         file=out,
@@ -126,4 +132,5 @@ def register(commands: argparse._SubParsersAction) -> None:
     dev.add_argument("--port", type=int, default=DEFAULT_PORT)
     dev.add_argument("--emulator-port", type=int, default=DEFAULT_EMULATOR_PORT)
     dev.add_argument("--signal-port", type=int, default=DEFAULT_SIGNAL_PORT)
+    add_history_options(dev)
     dev.set_defaults(func=cmd_dev)

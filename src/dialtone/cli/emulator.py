@@ -7,10 +7,31 @@ from pathlib import Path
 from typing import TextIO
 
 from dialtone.cli.common import CommandError, load_env, require_emulator
+from dialtone.cli.history import add_history_options, history_settings
 from dialtone.cli.serve import run
 
 DEFAULT_EMULATOR_PORT = 3000
 DEFAULT_SIGNAL_PORT = 3443
+
+
+def served_names(host: str, extra: list[str] | None = None) -> tuple[str, ...]:
+    """Host names the emulator answers besides loopback and its public URL's: on a wildcard
+    address, this machine's LAN addresses (a phone or a second computer uses those)."""
+    from dialtone.emulator.tls import local_addresses
+
+    names = list(extra or [])
+    if host in ("0.0.0.0", "::"):
+        names += local_addresses()
+    return tuple(names)
+
+
+def access_lines(base_url: str, key: str) -> list[str]:
+    """How to reach the control API and the console: the per-run key, printed once here."""
+    return [
+        f"  control         {base_url}/emulator/  (events: {base_url}/emulator/events)",
+        f"                  send -H 'X-Emulator-Key: {key}' or -u ACCOUNT_SID:AUTH_TOKEN",
+        f"  dev console     {base_url}/console?key={key}",
+    ]
 
 
 def browser_host(host: str) -> str:
@@ -46,6 +67,8 @@ def cmd_emulator(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> None:
     from dialtone.emulator.switch import Switch
 
     credentials = Credentials.from_env(load_env())
+    if args.media_folder and not Path(args.media_folder).is_dir():
+        raise CommandError(f"--media-folder {args.media_folder}: not a folder")
     public_url = args.public_url or f"http://{args.host}:{args.port}"
     switch = Switch(
         EmulatorConfig(
@@ -53,6 +76,9 @@ def cmd_emulator(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> None:
             public_url=public_url.rstrip("/"),
             media_address=args.media_address,
             signal_host=f"{browser_host(args.host)}:{args.signal_port}",
+            allowed_hosts=served_names(args.host, args.allow_host),
+            media_folder=Path(args.media_folder).resolve() if args.media_folder else None,
+            **history_settings(args),
         )
     )
     if args.provision:
@@ -64,8 +90,7 @@ def cmd_emulator(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> None:
         "dialtone emulator",
         f"  REST API        {public_url}/2010-04-01",
         f"                  (twilio-python: client.api.base_url = {public_url!r})",
-        f"  control         {public_url}/emulator/  (events: {public_url}/emulator/events)",
-        f"  dev console     {public_url}/console",
+        *access_lines(public_url, switch.config.console_key),
         f"  numbers         {', '.join(n.phone_number for n in switch.numbers.values()) or 'none'}",
     ]
     if credentials.generated:
@@ -78,7 +103,7 @@ def cmd_emulator(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> None:
         }
         lines += [f"    {name}={values[name]}" for name in credentials.generated]
     signaling_app, signal_lines = signaling(switch, args.host, args.signal_port)
-    print("\n".join(lines[:4] + signal_lines + lines[4:]), file=out, flush=True)
+    print("\n".join(lines[:5] + signal_lines + lines[5:]), file=out, flush=True)
     logs.configure()
     run([(create_app(switch), args.host, args.port), signaling_app])
 
@@ -97,4 +122,16 @@ def register(commands: argparse._SubParsersAction) -> None:
     emulator.add_argument(
         "--public-url", help="base URL others use to reach it (default http://HOST:PORT)"
     )
+    emulator.add_argument(
+        "--media-folder",
+        metavar="DIR",
+        help="the only folder file:// media (<Play>, say_audio) may come from (default: none)",
+    )
+    emulator.add_argument(
+        "--allow-host",
+        action="append",
+        metavar="NAME",
+        help="another host name it answers to (besides loopback and --public-url's)",
+    )
+    add_history_options(emulator)
     emulator.set_defaults(func=cmd_emulator)

@@ -14,6 +14,10 @@ class EventBus:
     def __init__(self) -> None:
         self._subscribers: set[asyncio.Queue[dict[str, Any] | None]] = set()
 
+    def __len__(self) -> int:
+        """Subscribers now (an SSE stream that has disconnected is no longer one)."""
+        return len(self._subscribers)
+
     def publish(self, event: dict[str, Any]) -> None:
         for queue in list(self._subscribers):
             try:

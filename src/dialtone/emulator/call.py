@@ -25,6 +25,10 @@ FINAL_STATUSES = frozenset({COMPLETED, BUSY, FAILED, NO_ANSWER, CANCELED})
 
 INBOUND, OUTBOUND_API, OUTBOUND_DIAL = "inbound", "outbound-api", "outbound-dial"
 
+# A call's event log stops growing here (a TwiML loop left running for days); later events
+# are still published live, and the log ends with one `events_truncated` marker.
+MAX_EVENTS = 5000
+
 
 @dataclass
 class Webhooks:
@@ -78,6 +82,7 @@ class Call:
     answered_at: float | None = None  # clock seconds
     ended_at: float | None = None
     events: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    logged: int = 0  # events logged so far (the log itself stops at MAX_EVENTS)
     # What the far party of this leg does: digits it presses, and when it hangs up.
     dtmf: asyncio.Queue[str] = field(default_factory=asyncio.Queue, repr=False)
     far_end_gone: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
@@ -120,16 +125,21 @@ class Call:
         return int(self.ended_at - self.answered_at)
 
     def log(self, kind: str, **data: Any) -> dict[str, Any]:
-        """Append to the ordered event log and publish it live."""
+        """Append to the ordered event log (up to MAX_EVENTS) and publish it live."""
         event = {
             "call_sid": self.sid,
-            "seq": len(self.events),
+            "seq": self.logged,
             "at": round(self.switch.clock.now(), 3),
             "timestamp": self.switch.clock.utcnow().isoformat(timespec="milliseconds"),
             "kind": kind,
             **data,
         }
-        self.events.append(event)
+        self.logged += 1
+        if len(self.events) < MAX_EVENTS:
+            self.events.append(event)
+        elif len(self.events) == MAX_EVENTS:
+            marker = {k: event[k] for k in ("call_sid", "seq", "at", "timestamp")}
+            self.events.append({**marker, "kind": "events_truncated", "kept": MAX_EVENTS})
         if kind in ALERT_KINDS and "code" in data:
             self.switch.alerts.append(alert_for(self, event))  # Monitor Alerts
         self.switch.bus.publish(event)

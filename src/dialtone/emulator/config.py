@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from dialtone.devcreds import development_values
 
 WEBHOOK_TIMEOUT = 15.0  # seconds for the whole response, as Twilio (error 11205)
 WEBHOOK_CONNECT_TIMEOUT = 5.0
+# Ended calls kept (with their event logs, recordings and alerts), and for how long.
+HISTORY_CALLS = 1000
+HISTORY_SECONDS = 24 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -49,3 +54,13 @@ class EmulatorConfig:
     media_address: str | None = None
     # host:port of the signaling endpoint as browsers reach it (the console's `chunderw`).
     signal_host: str | None = None
+    # Per-run key for the control API and the console (besides the account's credentials).
+    console_key: str = field(default_factory=lambda: secrets.token_urlsafe(18), repr=False)
+    # Host names it answers besides loopback and public_url's (DNS rebinding is refused).
+    allowed_hosts: tuple[str, ...] = ()
+    # The only folder `file://` media (<Play>, say_audio) may come from; None refuses them.
+    media_folder: Path | None = None
+    # Ended calls kept for the REST API and the console: the newest `history_calls` legs, none
+    # older than `history_seconds` (emulated time); live calls and their legs are always kept.
+    history_calls: int = HISTORY_CALLS
+    history_seconds: float = HISTORY_SECONDS

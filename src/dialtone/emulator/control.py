@@ -5,40 +5,81 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from dialtone import phone
-from dialtone.emulator.phones import Behaviour, BehaviourError
+from dialtone.emulator.phones import MAX_DIGITS, MAX_URL, Behaviour, BehaviourError, seconds
 from dialtone.emulator.rest.calls import call_json
+from dialtone.emulator.rest.errors import TwilioApiError
 from dialtone.emulator.switch import RoutingError, Switch
+from dialtone.emulator.twiml.play import local_media
 
 KEEPALIVE = 15.0
+MAX_IDENTITY = 121  # Twilio's limit for a Client identity
 
 
 def _switch(request: Request) -> Switch:
     return request.app.state.switch
 
 
+# Twilio's codes where it has one; the control API is the emulator's own otherwise.
+_CODES = {400: 20001, 404: 20404, 409: 20409}
+
+
 def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
+    return TwilioApiError(_CODES.get(status, 20000 + status), message, status).response()
 
 
-async def _body(request: Request) -> dict:
-    """JSON or form-encoded; both are accepted so curl stays simple."""
+async def _body(request: Request) -> dict[str, Any]:
+    """JSON or form-encoded; both are accepted so curl stays simple. Raises ValueError with a
+    message for anything that is not one flat object (the access guard bounds the size)."""
     raw = await request.body()
     if not raw:
         return {}
     if request.headers.get("content-type", "").startswith("application/json"):
-        data = json.loads(raw)
+        try:
+            data = json.loads(raw)
+        except RecursionError:
+            raise ValueError("the JSON body is nested too deeply") from None
+        except ValueError as exc:  # JSONDecodeError, bad UTF-8, integers past 4,300 digits
+            raise ValueError(f"the body is not valid JSON: {str(exc)[:100]}") from None
         if not isinstance(data, dict):
             raise ValueError("the body must be a JSON object")
         return data
-    from urllib.parse import parse_qsl
+    try:
+        return dict(parse_qsl(raw.decode(), keep_blank_values=True))
+    except UnicodeDecodeError:
+        raise ValueError("the form body is not UTF-8") from None
 
-    return dict(parse_qsl(raw.decode(), keep_blank_values=True))
+
+def _text(data: dict[str, Any], name: str, limit: int = 256) -> str:
+    """A string parameter ("" when absent); other JSON types are refused, not str()-ed."""
+    value = data.get(name, "")
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ValueError(f"{name} must be a string")
+    if len(value) > limit:
+        raise ValueError(f"{name} may be at most {limit} characters")
+    return value
+
+
+def _seconds(data: dict[str, Any], name: str) -> float | None:
+    """Optional seconds, as a JSON number or a form string."""
+    value = data.get(name)
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise ValueError(f"{name} must be a number of seconds") from None
+    return seconds(value, name)
 
 
 def _e164(value: str, name: str) -> str:
@@ -53,12 +94,12 @@ async def place_call(request: Request) -> JSONResponse:
     switch = _switch(request)
     try:
         data = await _body(request)
-        from_ = _e164(str(data.get("From", "")), "From")
-        to = _e164(str(data.get("To", "")), "To")
-        hangup_after = data.get("HangupAfter")
-        hangup_after = float(hangup_after) if hangup_after not in (None, "") else None
-        call = switch.place_inbound_call(from_, to, data.get("ForwardedFrom") or None, hangup_after)
-    except (ValueError, json.JSONDecodeError) as exc:
+        from_ = _e164(_text(data, "From"), "From")
+        to = _e164(_text(data, "To"), "To")
+        hangup_after = _seconds(data, "HangupAfter")
+        forwarded_from = _text(data, "ForwardedFrom", limit=64) or None
+        call = switch.place_inbound_call(from_, to, forwarded_from, hangup_after)
+    except ValueError as exc:
         return _error(400, str(exc))
     except RoutingError as exc:
         return _error(404, exc.message)
@@ -69,11 +110,22 @@ def _call(request: Request):
     return _switch(request).calls.get(request.path_params["sid"])
 
 
+def public_event(event: dict[str, Any]) -> dict[str, Any]:
+    """An event as the control API and the console show it: a webhook's answer only when it
+    is TwiML (other pages keep their status, content type and size), never the response
+    headers (those are for Monitor Alerts, behind the account's credentials)."""
+    if event.get("kind") != "webhook" or "response_headers" not in event:
+        return event
+    hidden = {"response_headers"} if event.get("twiml") else {"response_headers", "response_body"}
+    return {k: v for k, v in event.items() if k not in hidden}
+
+
 async def events(request: Request) -> JSONResponse:
     call = _call(request)
     if call is None:
         return _error(404, "no such call")
-    return JSONResponse({"call_sid": call.sid, "status": call.status, "events": call.events})
+    shown = [public_event(e) for e in list(call.events)]
+    return JSONResponse({"call_sid": call.sid, "status": call.status, "events": shown})
 
 
 async def digits(request: Request) -> JSONResponse:
@@ -82,8 +134,8 @@ async def digits(request: Request) -> JSONResponse:
     if call is None:
         return _error(404, "no such call")
     try:
-        pressed = str((await _body(request)).get("Digits", ""))
-    except (ValueError, json.JSONDecodeError) as exc:
+        pressed = _text(await _body(request), "Digits", limit=MAX_DIGITS)
+    except ValueError as exc:
         return _error(400, str(exc))
     if not pressed or any(c not in "0123456789*#wW" for c in pressed):
         return _error(400, "Digits must be 0-9, *, # (w waits half a second)")
@@ -118,19 +170,21 @@ async def heard(request: Request) -> Response:
 
 
 async def play(request: Request) -> JSONResponse:
-    """The simulated phone on this leg says an audio file: {Url: "file:///…" | "https://…"}."""
+    """The simulated phone on this leg says an audio file: {Url: "file:///…" | "https://…"}
+    (`file://` only inside the configured media folder)."""
     from dialtone.emulator.far_end import say_file
 
     call = _call(request)
     if call is None:
         return _error(404, "no such call")
-    try:
-        url = str((await _body(request)).get("Url", ""))
-    except (ValueError, json.JSONDecodeError) as exc:
-        return _error(400, str(exc))
-    if not url.startswith(("http://", "https://", "file://")):
-        return _error(400, "Url must be an http(s) or file:// URL")
     switch = _switch(request)
+    try:
+        url = _text(await _body(request), "Url", limit=MAX_URL)
+        if not url.startswith(("http://", "https://", "file://")):
+            raise ValueError("Url must be an http(s) or file:// URL")
+        _check_media(switch, url)
+    except ValueError as exc:
+        return _error(400, str(exc))
     switch.spawn(say_file(switch, call, url), f"phone says {call.sid}")
     return JSONResponse({"call_sid": call.sid, "url": url})
 
@@ -174,7 +228,19 @@ async def list_phones(request: Request) -> JSONResponse:
 
 
 def _address(raw: str) -> str:
-    return raw if raw.startswith("client:") else _e164(raw, "address")
+    if raw.startswith("client:"):
+        identity = raw.removeprefix("client:")
+        if not identity or len(identity) > MAX_IDENTITY or not identity.isprintable():
+            raise ValueError(f"a client identity is 1 to {MAX_IDENTITY} printable characters")
+        return raw
+    return _e164(raw, "address")
+
+
+def _check_media(switch: Switch, url: str) -> None:
+    """Refuse a `file://` URL outside the media folder now, with the reason, rather than
+    when the phone tries to say it."""
+    if url.startswith("file://"):
+        local_media(url, switch.config.media_folder)
 
 
 async def put_phone(request: Request) -> JSONResponse:
@@ -183,7 +249,9 @@ async def put_phone(request: Request) -> JSONResponse:
         address = _address(request.path_params["address"])
         data = await _body(request)
         behaviour = Behaviour.from_json(data)
-    except (ValueError, BehaviourError, json.JSONDecodeError) as exc:
+        if behaviour.say_audio:
+            _check_media(_switch(request), behaviour.say_audio)
+    except (ValueError, BehaviourError) as exc:
         return _error(400, str(exc))
     _switch(request).phones.set(address, behaviour)
     return JSONResponse({"address": address, **behaviour.to_json()})
@@ -217,7 +285,8 @@ async def stream(request: Request) -> StreamingResponse:
                     return
                 if only and event["call_sid"] != only:
                     continue
-                yield f"event: {event['kind']}\ndata: {json.dumps(event, default=str)}\n\n"
+                data = json.dumps(public_event(event), default=str)
+                yield f"event: {event['kind']}\ndata: {data}\n\n"
 
     return StreamingResponse(
         feed(), media_type="text/event-stream", headers={"Cache-Control": "no-store"}

@@ -49,7 +49,8 @@ async def say_file(switch: Switch, call: Call, url: str) -> bool:
     if not isinstance(call.transport, PhoneAudio):
         return False
     try:
-        pcm = await asyncio.to_thread(audio.decode, await fetch_audio(url))
+        data = await fetch_audio(url, switch.config.media_folder)
+        pcm = await asyncio.to_thread(audio.decode, data)
     except Exception as exc:
         logs.event(
             log,

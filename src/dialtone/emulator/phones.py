@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -11,8 +12,24 @@ UNAVAILABLE = "unavailable"
 MODES = (ANSWER, BUSY, NO_ANSWER, FAIL, REJECT, UNAVAILABLE)
 
 
+# Twilio ends every call after four hours: no wait in a behaviour needs to be longer.
+MAX_SECONDS = 4 * 3600.0
+MAX_DIGITS = 256
+MAX_URL = 4096
+
+
 class BehaviourError(ValueError):
     pass
+
+
+def seconds(value: object, name: str) -> float:
+    """A finite number of seconds in [0, MAX_SECONDS]; NaN, infinities, booleans, strings
+    and the like are refused."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise BehaviourError(f"{name} must be a number of seconds")
+    if not math.isfinite(value) or not 0 <= value <= MAX_SECONDS:
+        raise BehaviourError(f"{name} must be between 0 and {MAX_SECONDS:g} seconds")
+    return float(value)
 
 
 @dataclass(frozen=True)
@@ -30,33 +47,42 @@ class Behaviour:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Behaviour:
+        """A behaviour from JSON (or a provisioning file), every field checked before it is
+        kept: a value stored here must never break listing it later."""
+        if not isinstance(data, dict):
+            raise BehaviourError("a behaviour is a JSON object")
         known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
+        unknown = sorted(str(name)[:40] for name in set(data) - known)
         if unknown:
             raise BehaviourError(f"unknown behaviour field(s): {', '.join(unknown)}")
-        try:
-            behaviour = cls(**data)
-        except TypeError as exc:
-            raise BehaviourError(str(exc)) from None
-        if behaviour.mode not in MODES:
+        mode = data.get("mode", ANSWER)
+        if not isinstance(mode, str) or mode not in MODES:
             raise BehaviourError(f"mode must be one of {', '.join(MODES)}")
-        for name in ("answer_after", "speak_seconds"):
-            value = getattr(behaviour, name)
-            if not isinstance(value, int | float) or value < 0:
-                raise BehaviourError(f"{name} must be a number of seconds ≥ 0")
-        if behaviour.hangup_after is not None and (
-            not isinstance(behaviour.hangup_after, int | float) or behaviour.hangup_after < 0
+        say_audio = data.get("say_audio")
+        if say_audio is not None and (
+            not isinstance(say_audio, str)
+            or len(say_audio) > MAX_URL
+            or not say_audio.startswith(("http://", "https://", "file://"))
         ):
-            raise BehaviourError("hangup_after must be a number of seconds ≥ 0, or null")
-        if behaviour.say_audio is not None and not str(behaviour.say_audio).startswith(
-            ("http://", "https://", "file://")
+            raise BehaviourError(
+                f"say_audio must be an http(s) or file:// URL of at most {MAX_URL} characters"
+            )
+        digits = data.get("digits", "")
+        if (
+            not isinstance(digits, str)
+            or len(digits) > MAX_DIGITS
+            or any(c not in "0123456789*#wW" for c in digits)
         ):
-            raise BehaviourError("say_audio must be an http(s) or file:// URL")
-        if not isinstance(behaviour.digits, str) or any(
-            c not in "0123456789*#wW" for c in behaviour.digits
-        ):
-            raise BehaviourError("digits may contain only 0-9, *, # and w")
-        return behaviour
+            raise BehaviourError(f"digits may hold at most {MAX_DIGITS} of 0-9, *, # and w")
+        hangup_after = data.get("hangup_after")
+        return cls(
+            mode=mode,
+            answer_after=seconds(data.get("answer_after", 1.0), "answer_after"),
+            hangup_after=None if hangup_after is None else seconds(hangup_after, "hangup_after"),
+            digits=digits,
+            speak_seconds=seconds(data.get("speak_seconds", 0.0), "speak_seconds"),
+            say_audio=say_audio,
+        )
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

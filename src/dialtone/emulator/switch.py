@@ -28,14 +28,14 @@ from dialtone.emulator.call import (
 from dialtone.emulator.clock import Clock
 from dialtone.emulator.config import EmulatorConfig
 from dialtone.emulator.far_end import attach_phone_audio, release, say_file
-from dialtone.emulator.monitor import Alert
+from dialtone.emulator.history import Alerts, CallHistory, Recordings
+from dialtone.emulator.media.cache import LruCache, played_size
 from dialtone.emulator.params import call_params
 from dialtone.emulator.phones import Behaviour, PhoneBook
 from dialtone.emulator.resources import (
     ApiKey,
     Application,
     IncomingPhoneNumber,
-    Recording,
     VoiceConfig,
 )
 from dialtone.emulator.signaling.devices import DeviceRegistry, phone_identity
@@ -45,6 +45,8 @@ log = logging.getLogger("dialtone.emulator")
 
 # Status callback event → the CallStatus it carries (reference §2.4).
 _EVENT_STATUS = {"initiated": "initiated", "ringing": RINGING, "answered": IN_PROGRESS}
+AUDIO_CACHE_ENTRIES = 64
+AUDIO_CACHE_BYTES = 128 * 1024 * 1024
 
 
 class RoutingError(Exception):
@@ -65,9 +67,11 @@ class Switch:
         self.phones = PhoneBook()
         self.numbers: dict[str, IncomingPhoneNumber] = {}
         self.applications: dict[str, Application] = {}
-        self.calls: dict[str, Call] = {}
-        self.recordings: dict[str, Recording] = {}
-        self.alerts: list[Alert] = []  # oldest first; kept when their call is deleted
+        self.calls: dict[str, Call] = {}  # live calls and the recent ended ones (`history`)
+        self.recordings = Recordings()
+        # Oldest first; kept when their call is deleted, bounded like the calls.
+        self.alerts = Alerts(maxlen=max(config.history_calls, 1))
+        self.history = CallHistory(self, config.history_calls, config.history_seconds)
         now = self.clock.utcnow()
         self.api_keys: dict[str, ApiKey] = {
             self.credentials.api_key: ApiKey(
@@ -81,7 +85,10 @@ class Switch:
         self.webhooks = WebhookClient(
             self.credentials.auth_token, config.webhook_timeout, config.webhook_connect_timeout
         )
-        self.audio_cache: dict[str, tuple[float, bytes | None]] = {}
+        # Decoded <Play> URLs, least recently used dropped first.
+        self.audio_cache: LruCache[tuple[float, bytes | None]] = LruCache(
+            AUDIO_CACHE_ENTRIES, AUDIO_CACHE_BYTES, played_size
+        )
         self.devices = DeviceRegistry()
         self._tasks: set[asyncio.Task] = set()
 
@@ -137,7 +144,9 @@ class Switch:
     # -- placing calls ----------------------------------------------------------------------
 
     def add_call(self, call: Call) -> Call:
+        self.history.prune()  # past its age, history goes even when no call is ending
         self.calls[call.sid] = call
+        self.history.added(call)
         call.log(
             "created",
             direction=call.direction,
@@ -349,6 +358,11 @@ class Switch:
             status=status,
             duration=call.duration,
         )
+        self.history.ended(call)
+
+    def delete_call(self, call: Call) -> None:
+        """`DELETE Calls/{sid}.json` of an ended call."""
+        self.history.deleted(call)
 
     # -- status callbacks ---------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ error codes (reference §2, §4, §9). Every request is written into the call's 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
@@ -20,6 +21,17 @@ MAX_REDIRECTS = 10  # 11215
 LOGGED_BODY = 4000
 
 TWIML_TYPES = ("text/xml", "application/xml", "text/html")
+# An XML declaration, comments and a <Response> root: enough to tell TwiML from other pages.
+_TWIML_START = re.compile(
+    rb"\A(?:\xef\xbb\xbf)?\s*(?:<\?xml[^>]*\?>\s*)?(?:<!--.*?-->\s*)*<Response[\s/>]", re.S
+)
+
+
+def looks_like_twiml(content_type: str, body: bytes) -> bool:
+    """Whether an answer is TwiML, which the event log may show; the body of any other page
+    (an error page, whatever a URL pointed at) is kept out of what the console and the event
+    stream show, only its status, content type and size are."""
+    return content_type in TWIML_TYPES and _TWIML_START.match(body[:LOGGED_BODY]) is not None
 
 
 class FetchError(Exception):
@@ -129,6 +141,10 @@ class WebhookClient:
             status=response.status_code,
             latency_ms=latency,
             content_type=content_type,
+            response_size=len(body),
+            twiml=looks_like_twiml(content_type, body),
+            # For Monitor Alerts (behind the account's credentials, as Twilio's); the control
+            # API shows it only when `twiml` (see `control.public_event`).
             response_body=body[:LOGGED_BODY].decode("utf-8", "replace"),
             response_headers=dict(response.headers.items()),  # for Monitor Alerts
         )

@@ -2,7 +2,8 @@
 
 Twilio's languages (`ja-JP`) map to espeak-ng voices (`ja`): the full tag, then its base
 language, then `en-us`. Female voices (`woman`, `alice`, most `Polly.*`/`Google.*`) use the
-`+f3` variant. Results are cached (LRU) by text, language and voice.
+`+f3` variant. Results are cached (LRU, bounded by entries and bytes) by text, language and
+voice.
 """
 
 from __future__ import annotations
@@ -10,14 +11,15 @@ from __future__ import annotations
 import asyncio
 import re
 import shutil
-from collections import OrderedDict
 
 from dialtone.emulator.media import audio
+from dialtone.emulator.media.cache import LruCache
 
 ESPEAK = "espeak-ng"
 DEFAULT_VOICE = "en-us"
 FEMALE_VARIANT = "+f3"
 CACHE_ENTRIES = 128
+CACHE_BYTES = 32 * 1024 * 1024  # a long <Say> is megabytes of PCM
 TIMEOUT_SECONDS = 30.0
 # Where the base language alone is not what Twilio's tag means, or espeak-ng names it otherwise.
 _ALIASES = {
@@ -50,7 +52,7 @@ class TtsUnavailable(TtsError):
     """espeak-ng is not installed."""
 
 
-_cache: OrderedDict[tuple[str, str, str], bytes] = OrderedDict()
+_cache: LruCache[bytes] = LruCache(CACHE_ENTRIES, CACHE_BYTES, len)
 _voices: frozenset[str] | None = None
 
 
@@ -129,10 +131,10 @@ async def synthesize(text: str, language: str = "en-US", voice: str = "man") -> 
     text = " ".join(text.split())
     if not text:
         return b""
-    key = (text, language, voice)
-    if key in _cache:
-        _cache.move_to_end(key)
-        return _cache[key]
+    key = f"{language}\0{voice}\0{text}"
+    cached = _cache.get(key)
+    if cached is not None:
+        return cached
     name = espeak_voice(language, voice, await voices())
     # -b 1: the text is UTF-8 whatever the locale; --stdin: text never parsed as options.
     wav = await _run(["-v", name, "-b", "1", "--stdout", "--stdin"], text.encode())
@@ -140,6 +142,4 @@ async def synthesize(text: str, language: str = "en-US", voice: str = "man") -> 
         raise TtsError(f"espeak-ng produced no audio for voice {name}")
     pcm = await asyncio.to_thread(audio.decode, wav)
     _cache[key] = pcm
-    while len(_cache) > CACHE_ENTRIES:
-        _cache.popitem(last=False)
     return pcm

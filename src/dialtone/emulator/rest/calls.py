@@ -185,6 +185,7 @@ async def create(request: Request) -> JSONResponse:
 
 
 def _find(switch: Switch, sid: str) -> Call:
+    switch.history.prune()  # a call past the history's age is gone even on an idle emulator
     call = switch.calls.get(sid)
     if call is None:
         raise not_found("Calls", sid)
@@ -199,6 +200,7 @@ async def fetch(request: Request) -> JSONResponse:
 async def list_calls(request: Request) -> JSONResponse:
     switch = authenticate(request)
     query = request.query_params
+    switch.history.prune()
     calls = list(reversed(switch.calls.values()))  # newest first, as Twilio lists them
     for name, attribute in (
         ("To", "to"),
@@ -251,7 +253,7 @@ async def delete(request: Request) -> Response:
     call = _find(switch, request.path_params["Sid"])
     if not call.ended:
         raise TwilioApiError(20009, "Cannot delete a call that is still in progress")
-    del switch.calls[call.sid]
+    switch.delete_call(call)
     return Response(status_code=204)
 
 

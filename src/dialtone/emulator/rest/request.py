@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
-import contextlib
 import hmac
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -27,26 +25,44 @@ def switch_of(request: Request) -> Switch:
     return request.app.state.switch
 
 
+def basic_credentials(header: str) -> tuple[str, str]:
+    """(user, password) of an `Authorization: Basic` header; ("", "") when absent or garbled
+    (not base64, not UTF-8)."""
+    if not header.lower().startswith("basic "):
+        return "", ""
+    try:
+        user, _, password = base64.b64decode(header[6:], validate=True).decode().partition(":")
+    except (ValueError, UnicodeDecodeError):  # binascii.Error and non-ASCII input included
+        return "", ""
+    return user, password
+
+
+def _same(given: str, expected: str) -> bool:
+    # compare_digest raises TypeError for str with non-ASCII characters: compare UTF-8 bytes.
+    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode())
+
+
+def credentials_valid(switch: Switch, header: str, *, account_only: bool = False) -> bool:
+    """HTTP Basic with Account SID + auth token, or (unless `account_only`) the SID + secret of
+    one of the account's API keys."""
+    user, password = basic_credentials(header)
+    credentials = switch.credentials
+    if _same(user, credentials.account_sid) & _same(password, credentials.auth_token):
+        return True
+    key_secret = switch.api_secret_of(user)
+    return not account_only and key_secret is not None and _same(password, key_secret)
+
+
 def authenticate(request: Request, *, account_only: bool = False) -> Switch:
     """HTTP Basic with Account SID + auth token, or the SID + secret of one of the account's
     API keys (the configured one and those made through `Keys.json`, until deleted); 401
     with 20003 otherwise. `account_only`: Standard API keys cannot manage keys (see
     `rest/keys.py`), so only the auth token passes."""
     switch = switch_of(request)
-    credentials = switch.credentials
     header = request.headers.get("authorization", "")
-    user = password = ""
-    if header.lower().startswith("basic "):
-        with contextlib.suppress(binascii.Error, UnicodeDecodeError):
-            user, _, password = base64.b64decode(header[6:]).decode().partition(":")
-    by_account = hmac.compare_digest(user, credentials.account_sid) and hmac.compare_digest(
-        password, credentials.auth_token
-    )
-    key_secret = switch.api_secret_of(user)
-    by_key = key_secret is not None and hmac.compare_digest(password, key_secret)
-    if not by_account and not (by_key and not account_only):
+    if not credentials_valid(switch, header, account_only=account_only):
         raise TwilioApiError(20003, "Authenticate", 401)
-    if request.path_params.get("AccountSid") not in (None, credentials.account_sid):
+    if request.path_params.get("AccountSid") not in (None, switch.credentials.account_sid):
         raise TwilioApiError(20404, f"The requested resource {request.url.path} was not found", 404)
     return switch
 

@@ -1,12 +1,15 @@
 """<Play loop="1" digits="">url</Play>: an audio file (WAV or MP3) for as long as it lasts, or
 DTMF tones with `digits` (`w` = half a second). The file is fetched without Twilio's standard
-parameters (reference §7); one that cannot be fetched or decoded is skipped with a warning."""
+parameters (reference §7); one that cannot be fetched or decoded is skipped with a warning.
+`file://` URLs are read only inside the configured media folder (none by default)."""
 
 from __future__ import annotations
 
 import asyncio
 import io
 import xml.etree.ElementTree as ET
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import httpx
 
@@ -28,9 +31,35 @@ def decode_seconds(data: bytes) -> float:
         return samples / stream.rate
 
 
-async def fetch_audio(url: str) -> bytes:
+class MediaRefused(ValueError):
+    """A `file://` URL the emulator will not read; the message says why."""
+
+
+def local_media(url: str, folder: Path | None) -> Path:
+    """The file a `file://` URL names, if it lies inside `folder` once symlinks and `..` are
+    resolved; MediaRefused otherwise (no folder configured, another host, outside it)."""
+    if folder is None:
+        raise MediaRefused(
+            "file:// media is off: start the emulator with --media-folder DIR to play files "
+            "from DIR"
+        )
+    parts = urlsplit(url)
+    if parts.scheme != "file" or parts.netloc not in ("", "localhost"):
+        raise MediaRefused("a file:// URL names a file on this machine: file:///path")
+    try:
+        path = Path(unquote(parts.path)).resolve()
+        inside = path.is_relative_to(Path(folder).resolve())
+    except (OSError, ValueError, RuntimeError):  # NUL bytes, symlink loops
+        inside = False
+    if not inside:
+        raise MediaRefused(f"{url[:200]} is not inside the media folder")
+    return path
+
+
+async def fetch_audio(url: str, media_folder: Path | None = None) -> bytes:
     if url.startswith("file://"):
-        data = await asyncio.to_thread(_read_file, url.removeprefix("file://"))
+        path = local_media(url, media_folder)
+        data = await asyncio.to_thread(_read_file, path)
     else:
         async with httpx.AsyncClient(timeout=15, follow_redirects=True) as http:
             response = await http.get(url, headers={"User-Agent": "TwilioProxy/1.1"})
@@ -49,7 +78,7 @@ async def load_audio(session: Session, url: str) -> tuple[float, bytes | None] |
     if cached is not None and (cached[1] is not None or not with_pcm):
         return cached
     try:
-        data = await fetch_audio(url)
+        data = await fetch_audio(url, session.switch.config.media_folder)
         if with_pcm:
             from dialtone.emulator.media import audio
 
@@ -57,6 +86,9 @@ async def load_audio(session: Session, url: str) -> tuple[float, bytes | None] |
             loaded: tuple[float, bytes | None] = (audio.seconds(pcm), pcm)
         else:
             loaded = (await asyncio.to_thread(decode_seconds, data), None)
+    except MediaRefused as exc:
+        session.call.log("warning", code=11200, message=f"cannot play: {exc}", url=url)
+        return None
     except Exception as exc:
         session.call.log(
             "warning", code=11200, message=f"cannot play {url}: {type(exc).__name__}", url=url
@@ -66,7 +98,7 @@ async def load_audio(session: Session, url: str) -> tuple[float, bytes | None] |
     return loaded
 
 
-def _read_file(path: str) -> bytes:
+def _read_file(path: Path) -> bytes:
     with open(path, "rb") as handle:
         return handle.read(MAX_AUDIO_BYTES + 1)
 

@@ -21,9 +21,11 @@ async function become() {
   const number = $("me").value.trim();
   const response = await fetch(`/emulator/phones/${encodeURIComponent(number)}/token`, { method: "POST" });
   const body = await response.json();
-  if (!response.ok) { status(body.error || "That number cannot be used."); return; }
+  if (!response.ok) { status(body.message || "That number cannot be used."); return; }
   if (console_.device) console_.device.destroy();
-  const device = new Twilio.Device(body.token, { chunderw: console_.config.chunderw, publishEvents: false, sounds: sounds() });
+  // maxCallSignalingTimeoutMs: the call survives a dropped signaling socket, as on the phone.
+  const device = new Twilio.Device(body.token, { chunderw: console_.config.chunderw, publishEvents: false, sounds: sounds(),
+                                                 maxCallSignalingTimeoutMs: 30000 });
   console_.device = device;
   device.on("registered", () => { status(`Ready: you are ${body.number}.`); $("controls").hidden = false; });
   device.on("error", (e) => status(`Phone error ${e.code}: ${e.message}`));
@@ -179,7 +181,13 @@ function live() {
 }
 
 async function main() {
-  console_.config = await fetch("/console/config.json").then((r) => r.json());
+  const config = await fetch("/console/config.json");
+  if (!config.ok) {
+    // The key cookie is missing or from another run: the banner prints this run's URL.
+    status((await config.json()).message || `The emulator answered ${config.status}.`);
+    return;
+  }
+  console_.config = await config.json();
   $("dial").value = (console_.config.numbers || [])[0] || "";
   $("become").addEventListener("click", () => become().catch((e) => status(String(e))));
   $("call").addEventListener("click", async () => {
