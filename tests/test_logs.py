@@ -43,3 +43,19 @@ def test_exceptions_are_logged_by_type_without_a_traceback(caplog):
     line = logs.JsonFormatter().format(caplog.records[-1])
     assert json.loads(line)["exception"] == "RuntimeError"
     assert "Traceback" not in line
+
+
+def test_timestamps_are_utc_to_the_millisecond_across_seconds():
+    formatter = logs.JsonFormatter()  # it reuses the formatted second while it lasts
+    stamps = []
+    for created in (86399.5, 86399.875, 86400.0, 86400.25, 0.125):
+        record = logging.LogRecord("t", logging.INFO, "", 0, "x", None, None)
+        record.created, record.msecs = created, (created - int(created)) * 1000
+        stamps.append(json.loads(formatter.format(record))["ts"])
+    assert stamps == [
+        "1970-01-01T23:59:59.500Z",
+        "1970-01-01T23:59:59.875Z",
+        "1970-01-02T00:00:00.000Z",
+        "1970-01-02T00:00:00.250Z",
+        "1970-01-01T00:00:00.125Z",
+    ]

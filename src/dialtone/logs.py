@@ -7,6 +7,7 @@ formatter drops any field whose name says it is a secret, as a last guard.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import sys
@@ -15,18 +16,31 @@ from typing import Any
 
 _SECRET_WORDS = ("password", "token", "secret", "signature", "authorization", "cookie")
 _RESERVED = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message"}
+# One encoder for every line: json.dumps with options builds a new one per call.
+_ENCODER = json.JSONEncoder(default=str, ensure_ascii=False)
 
 
+@functools.lru_cache(maxsize=256)
 def _is_secret(name: str) -> bool:
     lowered = name.lower()
     return any(word in lowered for word in _SECRET_WORDS)
 
 
 class JsonFormatter(logging.Formatter):
+    _second = -1
+    _second_text = ""
+
+    def _timestamp(self, created: float, msecs: float) -> str:
+        """ISO 8601 UTC to the millisecond; strftime once per second, not once per line."""
+        second = int(created)
+        if second != self._second:
+            self._second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = second
+        return f"{self._second_text}.{int(msecs):03d}Z"
+
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
+            "ts": self._timestamp(record.created, record.msecs),
             "level": record.levelname.lower(),
             "logger": record.name,
             "event": getattr(record, "event", None) or record.getMessage(),
@@ -41,7 +55,7 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info and record.exc_info[0] is not None:
             # Type only: a traceback can quote request data.
             entry["exception"] = record.exc_info[0].__name__
-        return json.dumps(entry, default=str, ensure_ascii=False)
+        return _ENCODER.encode(entry)
 
 
 def configure(level: str = "INFO") -> None:

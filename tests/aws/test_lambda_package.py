@@ -42,7 +42,10 @@ SEED_OUTGOING = (
     "client%3ADeviceId_0001&To=&callerPhoneNumber=%2B81-50-3123-4567&callOutgoingPhoneNumber="
     "%2B81-90-5987-6543"
 )
-FORBIDDEN = ("aiortc", "av", "aioice", "websockets", "cryptography", "httpx", "boto3", "botocore")
+FORBIDDEN = (
+    *("aiortc", "av", "aioice", "websockets", "cryptography", "httpx", "boto3", "botocore"),
+    "httptools",  # `dialtone serve` only
+)
 
 # Runs inside the isolated interpreter: the handler over every event from stdin.
 DRIVER = """

@@ -274,3 +274,47 @@ def test_the_throttle_counts_api_gateways_source_ip_not_x_forwarded_for(
         addresses = set(session.scalars(select(SignInAttempts.client_address)))
     db.dispose()
     assert addresses == {"203.0.113.10", "*"}
+
+
+# A fresh interpreter: the Lambda handler imported and one signed incoming call answered.
+COLD_START = """
+import json, sys
+from dialtone.server import aws_lambda
+result = aws_lambda.handler(json.loads(sys.stdin.read()), None)
+assert "<Client>" in result["body"], result
+heavy = ("sqlalchemy.orm", "jwt", "alembic", "argon2", "uvicorn", "twilio.rest", "dotenv")
+print(json.dumps(sorted(name for name in heavy if name in sys.modules)))
+"""
+
+
+def test_a_cold_start_answering_a_webhook_imports_only_what_it_needs(registered, tmp_path):
+    """The ORM, JWT, Alembic, Argon2 and uvicorn are for other requests (or none on Lambda):
+    importing them would lengthen every cold start (issue 11, P2)."""
+    import os
+    import subprocess
+    import sys
+
+    url = f"https://{DOMAIN}{INCOMING}"
+    event = http_api_event(
+        INCOMING, urlencode(PARAMS), b64=False, signature=_signature(url, PARAMS)
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "DIALTONE_"))}
+    env.update(development_values(), DIALTONE_DATABASE_URL=registered)
+    env["DIALTONE_PUBLIC_URL"] = f"https://{DOMAIN}"
+    result = subprocess.run(
+        [sys.executable, "-c", COLD_START],
+        input=json.dumps(event),
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,  # no developer's .env
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout) == []
+
+
+def test_the_token_routes_limit_is_the_token_apis():
+    from dialtone.server import app, token_api
+
+    assert app.TOKEN_MAX_BODY == token_api.MAX_BODY

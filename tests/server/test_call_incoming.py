@@ -1,8 +1,17 @@
 """POST /twilio/retrieve_twiml/call_incoming: a phone calls one of our numbers."""
 
-import pytest
+import signal
+import uuid
+from dataclasses import replace
 
-from tests.conftest import EXTERNAL_NUMBER, SEED_CLIENT, SEED_NUMBER
+import httpx
+import pytest
+from sqlalchemy import text
+
+from dialtone.devcreds import development_values
+from dialtone.server.db import Database
+from tests.conftest import EXTERNAL_NUMBER, SEED_CLIENT, SEED_NUMBER, TEST_SETTINGS, LiveServer
+from tests.serve_process import dialtone_serve
 from tests.twiml_helpers import structure
 
 PATH = "/twilio/retrieve_twiml/call_incoming"
@@ -101,3 +110,33 @@ def test_each_line_rings_its_own_client(server, registry):
     assert "<Client>DeviceId_0002</Client>" in response.text
     assert SEED_CLIENT not in response.text
     assert EXTERNAL_NUMBER not in response.text and SEED_NUMBER not in response.text
+
+
+def test_the_history_row_is_durable_once_the_answer_is_sent(registry, db_url, tmp_path):
+    """Lambda may freeze or end the process right after the answer: the call's row must be
+    committed by then. `dialtone serve` is killed (SIGKILL, no shutdown) as soon as it has
+    answered, and a new connection from this process finds the row."""
+    call_sid = "CA" + uuid.uuid4().hex
+    with dialtone_serve(tmp_path, db_url) as (process, base), httpx.Client(base_url=base) as http:
+        # Signed as `dialtone_serve` is configured: the development credentials.
+        settings = replace(TEST_SETTINGS, auth_token=development_values()["TWILIO_AUTH_TOKEN"])
+        server = LiveServer(base, settings, None, http)  # type: ignore[arg-type]
+        response = server.webhook(PATH, dict(SEED_001_PARAMS, CallSid=call_sid))
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    assert response.status_code == 200, response.text
+    assert structure(response.text) == structure(SEED_TWIML)
+    db = Database(db_url)
+    try:
+        with db.connection() as connection:
+            row = connection.execute(
+                text("SELECT line_number, status FROM calls WHERE call_sid = :sid"),
+                {"sid": call_sid},
+            ).one()
+            if db.engine.dialect.name == "sqlite":
+                # The durability above rests on WAL (synchronous=NORMAL survives a crash of
+                # the process, which is what a freeze can become).
+                assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    finally:
+        db.dispose()
+    assert tuple(row) == (SEED_NUMBER, "ringing")

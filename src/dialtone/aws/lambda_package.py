@@ -36,6 +36,7 @@ _SERVER_SIDE_EXCLUDED = ("emulator",)  # never on Lambda: it is the local stand-
 _PROVIDED_BY_RUNTIME = ("boto3", "botocore", "s3transfer", "jmespath")
 _WITHOUT_DEPENDENCIES = ("twilio",)  # see above
 _UNUSED_PARTS = ("twilio/rest",)
+_SERVE_ONLY = ("httptools",)  # `dialtone serve`'s HTTP parser: Lambda speaks to Mangum
 
 
 class PackageError(Exception):
@@ -193,7 +194,7 @@ def build(
         ]  # fmt: skip
         for tag in platform_tags(architecture, python):
             pip += ["--platform", tag]
-        requirements = core_requirements()
+        requirements = [r for r in core_requirements() if _name(r) not in _SERVE_ONLY]
         alone = [r for r in requirements if _name(r) in _WITHOUT_DEPENDENCIES]
         for step in (
             [r for r in requirements if r not in alone],

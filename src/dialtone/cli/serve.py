@@ -18,7 +18,19 @@ def server_app(settings: object):  # noqa: ANN201 - Starlette imported lazily
 
     logs.configure()
     # Starts even while the database is down (Twilio then hears an apology, not 11205).
-    return create_app(settings, open_server_database(settings.database_url))  # type: ignore[arg-type,attr-defined]
+    app = create_app(settings, open_server_database(settings.database_url))  # type: ignore[arg-type,attr-defined]
+    _freeze_startup_objects()
+    return app
+
+
+def _freeze_startup_objects() -> None:
+    """Leave what startup made (modules, SQLAlchemy's metadata: ~100,000 objects) out of the
+    garbage collector's full collections, which otherwise walk them all every few thousand
+    requests — a pause of tens of milliseconds, straight into the p99 latency."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
 
 
 def check_port_free(host: str, port: int) -> None:
@@ -38,6 +50,10 @@ def _server(app: object, host: str, port: int, *tls: tuple):
     import uvicorn
 
     cert, key = tls[0] if tls else (None, None)
+    # HTTP/1.1 by httptools (a dependency; uvicorn picks it itself). The loop stays
+    # asyncio's own: uvloop, measured with the webhook bench, was no faster here (the work per
+    # request is Python) and under saturation starved some connections (p99 at 64
+    # connections ten times asyncio's).
     config = uvicorn.Config(
         app,
         host=host,

@@ -1,8 +1,15 @@
-"""The API server as one ASGI app: the same under uvicorn and on AWS Lambda (Mangum)."""
+"""The API server as one ASGI app: the same under uvicorn and on AWS Lambda (Mangum).
+
+What only some requests need — the ORM (registry, history, throttle), JWT (tokens) — is
+imported when first used, not with the app: a Lambda cold start answering a webhook pays
+for SQLAlchemy Core, Starlette and the webhook alone.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 import anyio
 from starlette.applications import Starlette
@@ -13,37 +20,70 @@ from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from dialtone.server import history, token_api, web, webhooks
-from dialtone.server.auth import NotAuthenticated, identity_of
+from dialtone.server import web, webhooks
 from dialtone.server.config import Settings
-from dialtone.server.cors import JSONCORSMiddleware
 from dialtone.server.db import Database
 from dialtone.server.health import healthz
-from dialtone.server.history import CallHistory
-from dialtone.server.registry import LineRegistry
 from dialtone.server.signature import WebhookValidator
-from dialtone.server.throttle import SignInThrottle
-from dialtone.server.token_api import refresh_token, retrieve_capability_token
+
+if TYPE_CHECKING:
+    from dialtone.server.history import CallHistory
+    from dialtone.server.registry import LineRegistry
+    from dialtone.server.throttle import SignInThrottle
+
+TOKEN_MAX_BODY = 16 * 1024  # bytes; a sign-in is under 2 KiB (token_api.MAX_BODY)
 
 
 @dataclass
 class Services:
     settings: Settings
     db: Database
-    registry: LineRegistry
-    history: CallHistory
     validator: WebhookValidator
-    throttle: SignInThrottle
     # Argon2 takes ~64 MiB per verification: bound how many run at once.
     password_limiter: anyio.CapacityLimiter = field(
         default_factory=lambda: anyio.CapacityLimiter(4)
     )
+    given_throttle: SignInThrottle | None = None
+
+    @cached_property
+    def registry(self) -> LineRegistry:
+        from dialtone.server.registry import LineRegistry
+
+        return LineRegistry(self.db, self.settings.default_region)
+
+    @cached_property
+    def history(self) -> CallHistory:
+        from dialtone.server.history import CallHistory
+
+        return CallHistory(self.db)
+
+    @cached_property
+    def throttle(self) -> SignInThrottle:
+        if self.given_throttle is not None:
+            return self.given_throttle
+        from dialtone.server.throttle import SignInThrottle
+
+        return SignInThrottle(self.db)
+
+
+async def retrieve_capability_token(request: Request) -> Response:
+    from dialtone.server.token_api import retrieve_capability_token
+
+    return await retrieve_capability_token(request)
+
+
+async def refresh_token(request: Request) -> Response:
+    from dialtone.server.token_api import refresh_token
+
+    return await refresh_token(request)
 
 
 async def recent_calls(request: Request) -> JSONResponse:
     """`GET /twilio/calls`: the signed-in line's call history (Bearer: its accessToken)."""
+    from dialtone.server import history
+    from dialtone.server.auth import NotAuthenticated, identity_of
+
     services: Services = request.app.state.services
     try:
         identity = identity_of(services.settings, request.headers.get("authorization"))
@@ -93,14 +133,11 @@ def create_app(
     """The API; with `phone`, also the browser phone's page (same origin). On AWS the page is
     on S3 behind CloudFront instead, and the API Gateway routes exactly the API."""
     db = db or Database(settings.database_url)
-    registry = LineRegistry(db, settings.default_region)
     services = Services(
         settings=settings,
         db=db,
-        registry=registry,
-        history=CallHistory(db),
         validator=WebhookValidator(settings.auth_token),
-        throttle=throttle or SignInThrottle(db),
+        given_throttle=throttle,
     )
     webhook_methods = ["POST", "GET"]
     routes = [
@@ -109,13 +146,13 @@ def create_app(
             "/twilio/retrieve_capability_token",
             retrieve_capability_token,
             methods=["POST"],
-            max_body_size=token_api.MAX_BODY,
+            max_body_size=TOKEN_MAX_BODY,
         ),
         Route(
             "/twilio/refresh_token",
             refresh_token,
             methods=["POST"],
-            max_body_size=token_api.MAX_BODY,
+            max_body_size=TOKEN_MAX_BODY,
         ),
         Route(
             "/twilio/retrieve_twiml/call_incoming",
@@ -141,12 +178,16 @@ def create_app(
     ]
     middleware = []
     if settings.trusted_proxies:
+        from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
         # The client address (for the sign-in throttle) from X-Forwarded-For, but only as
         # set by these proxies; nobody else's header is believed.
         middleware.append(
             Middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
         )
     if settings.cors_origins:
+        from dialtone.server.cors import JSONCORSMiddleware
+
         middleware.append(
             Middleware(
                 JSONCORSMiddleware,
@@ -160,7 +201,7 @@ def create_app(
         routes=routes,
         middleware=middleware,
         exception_handlers={HTTPException: _http_error, Exception: _internal_error},
-        max_body_size=token_api.MAX_BODY,  # every other route: none expects a body
+        max_body_size=TOKEN_MAX_BODY,  # every other route: none expects a body
     )
     app.state.services = services
     return app

@@ -24,8 +24,8 @@ from mangum import Mangum
 from mangum.handlers import APIGateway, HTTPGateway
 
 from dialtone import logs
-from dialtone.server import token_api, webhooks
-from dialtone.server.app import create_app
+from dialtone.server import webhooks
+from dialtone.server.app import TOKEN_MAX_BODY, create_app
 from dialtone.server.config import ConfigError, Settings, database_url, load_environment
 from dialtone.server.signature import PUBLIC_URL_SCOPE_KEY
 
@@ -62,7 +62,7 @@ class RequestContextPublicUrl:
 
 
 # The largest body any route accepts; each route's own limit is applied by the app.
-MAX_BODY = max(token_api.MAX_BODY, webhooks.MAX_BODY)
+MAX_BODY = max(TOKEN_MAX_BODY, webhooks.MAX_BODY)
 
 
 def event_body_size(event: Mapping[str, Any]) -> int:

@@ -36,12 +36,12 @@ class ConfigError(Exception):
 
 def load_environment(environ: Mapping[str, str] | None = None, dotenv: Path | None = None) -> dict:
     """The process environment over the values of `.env` in the working directory."""
-    from dotenv import dotenv_values
-
     path = dotenv if dotenv is not None else Path.cwd() / ".env"
-    merged = (
-        {k: v for k, v in dotenv_values(path).items() if v is not None} if path.is_file() else {}
-    )
+    merged = {}
+    if path.is_file():
+        from dotenv import dotenv_values  # only then: a Lambda cold start has no .env
+
+        merged = {k: v for k, v in dotenv_values(path).items() if v is not None}
     merged.update(os.environ if environ is None else environ)
     return merged
 

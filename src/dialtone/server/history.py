@@ -6,14 +6,18 @@ import re
 from collections.abc import Mapping
 from datetime import datetime
 from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from dialtone import phone
+from dialtone.server.call_routing import note_call
 from dialtone.server.db import Database
 from dialtone.server.models import Call, CallEvent, Line, utcnow
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 _CALL_SID = re.compile(r"^CA[0-9a-fA-F]{32}$")
 _STATUSES = frozenset(
@@ -172,32 +176,10 @@ class CallHistory:
         return False
 
     def note(self, call_sid: str, line_number: str, from_: str, to: str, direction: str) -> None:
-        """What the TwiML webhook learned (whose line, the number really dialled), so history
-        is right even before (or without) status callbacks; they update it later."""
-        if not _CALL_SID.match(call_sid):
-            return
-        now = utcnow()
-        try:
-            with self.db.session() as session:
-                call = session.get(Call, call_sid)
-                if call is None:
-                    session.add(
-                        Call(
-                            call_sid=call_sid,
-                            line_number=line_number,
-                            from_=from_[:300],
-                            to=to[:300],
-                            direction=direction[:32],
-                            status="ringing",
-                            last_sequence_number=-1,
-                            started_at=now,
-                            updated_at=now,
-                        )
-                    )
-                else:
-                    call.line_number, call.to = line_number, to[:300]
-        except IntegrityError:
-            pass  # a status callback created the row at the same moment; it carries the same call
+        """`note_call` in a transaction of its own."""
+        self.db.transact(
+            lambda direct: note_call(direct, call_sid, line_number, from_, to, direction)
+        )
 
     @staticmethod
     def _line_of(session: Session, params: Mapping[str, str]) -> str | None:

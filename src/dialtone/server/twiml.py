@@ -1,6 +1,11 @@
-"""The TwiML the server answers with, always built by `VoiceResponse` (escaping included)."""
+"""The TwiML the server answers with, always built by `VoiceResponse` (escaping included).
+
+Each answer depends only on its arguments (a line's client name, numbers, a fixed message),
+of which there are few: built once and kept (bounded caches), not per webhook."""
 
 from __future__ import annotations
+
+from functools import lru_cache
 
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
@@ -9,6 +14,7 @@ DIAL_TIMEOUT = 60  # seconds, as in the seeds
 APOLOGY = "We are sorry, this call cannot be completed right now. Please try again later."
 
 
+@lru_cache(maxsize=4096)
 def dial_client(client_name: str, caller_id: str | None = None) -> str:
     """Ring a browser phone: the seed's `<Dial timeout="60"><Client>…</Client></Dial>`."""
     response = VoiceResponse()
@@ -18,6 +24,7 @@ def dial_client(client_name: str, caller_id: str | None = None) -> str:
     return response.to_xml()
 
 
+@lru_cache(maxsize=4096)
 def dial_number(number: str, caller_id: str) -> str:
     """Ring an external phone from a line's own number."""
     response = VoiceResponse()
@@ -27,6 +34,7 @@ def dial_number(number: str, caller_id: str) -> str:
     return response.to_xml()
 
 
+@lru_cache(maxsize=4096)
 def refuse(message: str) -> str:
     """Say why, once, and hang up (the seed's `loop="0"` would repeat it forever)."""
     response = VoiceResponse()
@@ -35,9 +43,11 @@ def refuse(message: str) -> str:
     return response.to_xml()
 
 
+@lru_cache(maxsize=4096)
 def apology() -> str:
     return refuse(APOLOGY)
 
 
+@lru_cache(maxsize=4096)
 def empty() -> str:
     return VoiceResponse().to_xml()

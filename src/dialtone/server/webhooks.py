@@ -3,6 +3,10 @@
 Every handler runs behind `twilio_webhook`, which checks `X-Twilio-Signature` against
 the public URL (403, no TwiML, when it fails) and turns any failure inside the handler
 (database down included) into safe TwiML: an apology and a hang-up.
+
+A call's lookups and its first history row are one transaction, committed before the TwiML
+is sent (Lambda may freeze the process right after): when the row cannot be written, the
+caller hears the apology rather than a call the history would never show.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from functools import lru_cache, partial
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
@@ -19,9 +24,14 @@ from starlette.responses import PlainTextResponse, Response
 
 from dialtone import logs, phone
 from dialtone.server import twiml
-from dialtone.server.db import bounded
-from dialtone.server.history import BadStatusCallback, replayable
-from dialtone.server.registry import LineInfo
+from dialtone.server.call_routing import (
+    LineAddress,
+    line_by_client_name,
+    line_by_number,
+    note_call,
+    route_incoming,
+)
+from dialtone.server.db import Direct, bounded
 from dialtone.server.signature import public_base_url, public_request_url
 
 if TYPE_CHECKING:
@@ -35,7 +45,12 @@ XML = "application/xml"
 MAX_BODY = 64 * 1024
 
 Params = ImmutableMultiDict
-Handler = Callable[["Services", Params], tuple[str, dict]]
+# A TwiML webhook's work, on the request's own database connection in one transaction
+# (Database.run): the lookups and the history row, committed before the answer is sent.
+Handler = Callable[["Services", Params, Direct], tuple[str, dict]]
+
+# The called number of an incoming call is one of a few lines: parse each spelling once.
+_e164 = lru_cache(maxsize=4096)(phone.to_e164)
 
 
 class BadWebhook(ValueError):
@@ -60,7 +75,9 @@ async def _params(request: Request) -> Params:
     return ImmutableMultiDict(parse_qsl(body, keep_blank_values=True))
 
 
-def twilio_webhook(name: str, handler: Handler) -> Callable[[Request], object]:
+def twilio_webhook(
+    name: str, handler: Handler | Callable[[Services, Params], tuple[str, dict]]
+) -> Callable[[Request], object]:
     async def endpoint(request: Request) -> Response:
         started = time.perf_counter()
         services: Services = request.app.state.services
@@ -89,7 +106,13 @@ def twilio_webhook(name: str, handler: Handler) -> Callable[[Request], object]:
             return PlainTextResponse("invalid or missing X-Twilio-Signature\n", status_code=403)
         try:
             # Bounded: Twilio waits 15 s in all, and the apology must reach it before.
-            body, fields = await bounded(handler, services, params)
+            if handler is status_callback:
+                body, fields = await bounded(status_callback, services, params)
+            else:
+                # An incoming call's work is one statement on PostgreSQL (route_incoming).
+                body, fields = await services.db.run(
+                    partial(handler, services, params), one_statement=handler is call_incoming
+                )
         except BadWebhook as exc:
             logs.event(
                 log,
@@ -127,37 +150,36 @@ def twilio_webhook(name: str, handler: Handler) -> Callable[[Request], object]:
     return endpoint
 
 
-def _note(services: Services, params: Params, line_number: str, to: str) -> None:
-    """Call history from the webhook itself; never worth failing the call over."""
-    try:
-        services.history.note(
-            params.get("CallSid", ""),
-            line_number,
-            params.get("From", ""),
-            to,
-            params.get("Direction", "inbound"),
-        )
-    except Exception as exc:
-        logs.event(
-            log,
-            "history_note_failed",
-            level=logging.WARNING,
-            call_sid=params.get("CallSid", "")[:34],
-            error=type(exc).__name__,
-        )
+def _note(connection: Direct, params: Params, line_number: str, to: str) -> None:
+    note_call(
+        connection,
+        params.get("CallSid", ""),
+        line_number,
+        params.get("From", ""),
+        to,
+        params.get("Direction", "inbound"),
+    )
 
 
 def _refused(exc: Refusal, **fields: object) -> tuple[str, dict]:
     return twiml.refuse(exc.spoken), {"outcome": "refused", "reason": exc.reason, **fields}
 
 
-def call_incoming(services: Services, params: Params) -> tuple[str, dict]:
+def call_incoming(services: Services, params: Params, connection: Direct) -> tuple[str, dict]:
     """A phone called one of our numbers: ring the browser phone of that line."""
     called = params.get("To") or params.get("Called") or ""
     try:
-        line = services.registry.by_number(phone.to_e164(called))
+        e164 = _e164(called)
     except phone.InvalidNumber:
         line = None
+    else:
+        line = route_incoming(
+            connection,
+            e164,
+            params.get("CallSid", ""),
+            params.get("From", ""),
+            params.get("Direction", "inbound"),
+        )
     if line is None:
         return _refused(
             Refusal(
@@ -166,7 +188,6 @@ def call_incoming(services: Services, params: Params) -> tuple[str, dict]:
             ),
             to=called[:32],
         )
-    _note(services, params, line.phone_number, line.phone_number)
     return twiml.dial_client(line.client_name), {
         "outcome": "dial_client",
         "to": line.phone_number,
@@ -174,20 +195,20 @@ def call_incoming(services: Services, params: Params) -> tuple[str, dict]:
     }
 
 
-def _caller_line(services: Services, params: Params) -> LineInfo:
+def _caller_line(connection: Direct, params: Params) -> LineAddress:
     sender = params.get("From", "")
     if not sender.startswith("client:"):
         raise Refusal(
             "caller is not a client",
             "This application places calls only for registered phones. Goodbye.",
         )
-    line = services.registry.by_client_name(sender.removeprefix("client:"))
+    line = line_by_client_name(connection, sender.removeprefix("client:"))
     if line is None:
         raise Refusal("client not registered", "Your phone is not registered. Goodbye.")
     return line
 
 
-def _check_caller_id(line: LineInfo, claimed: str, region: str | None) -> None:
+def _check_caller_id(line: LineAddress, claimed: str, region: str | None) -> None:
     """A `callerPhoneNumber` parameter may only repeat the line's own number."""
     if not claimed:
         return
@@ -202,10 +223,10 @@ def _check_caller_id(line: LineInfo, claimed: str, region: str | None) -> None:
         )
 
 
-def call_outgoing(services: Services, params: Params) -> tuple[str, dict]:
+def call_outgoing(services: Services, params: Params, connection: Direct) -> tuple[str, dict]:
     """A browser phone dialled out through the TwiML App: route it from the line's own number."""
     try:
-        line = _caller_line(services, params)
+        line = _caller_line(connection, params)
         region = phone.region_of(line.phone_number) or services.settings.default_region
         _check_caller_id(line, params.get("callerPhoneNumber", ""), region)
         dialled = params.get("callOutgoingPhoneNumber") or params.get("To") or ""
@@ -221,10 +242,10 @@ def call_outgoing(services: Services, params: Params) -> tuple[str, dict]:
         destination = phone.format_e164(number)
         if destination == line.phone_number:
             raise Refusal("destination is the line itself", "A phone cannot call itself. Goodbye.")
-        other = services.registry.by_number(destination)
+        other = line_by_number(connection, destination)
         if other is not None:
             # Another of our lines: ring its browser directly, no phone network involved.
-            _note(services, params, line.phone_number, destination)
+            _note(connection, params, line.phone_number, destination)
             return twiml.dial_client(other.client_name, caller_id=line.phone_number), {
                 "outcome": "dial_client",
                 "from": line.phone_number,
@@ -244,7 +265,7 @@ def call_outgoing(services: Services, params: Params) -> tuple[str, dict]:
             )
     except Refusal as exc:
         return _refused(exc, client=params.get("From", "")[:300])
-    _note(services, params, line.phone_number, destination)
+    _note(connection, params, line.phone_number, destination)
     return twiml.dial_number(destination, caller_id=line.phone_number), {
         "outcome": "dial_number",
         "from": line.phone_number,
@@ -255,6 +276,8 @@ def call_outgoing(services: Services, params: Params) -> tuple[str, dict]:
 def status_callback(services: Services, params: Params) -> tuple[str, dict]:
     """Record a call progress event; Twilio ignores the body of our answer. When it cannot
     be stored (the database is down or too slow), `_not_stored` answers instead."""
+    from dialtone.server.history import BadStatusCallback  # the ORM: not on the call path
+
     try:
         new = services.history.record(params)
     except BadStatusCallback as exc:
@@ -271,6 +294,8 @@ def _not_stored(params: Params, exc: Exception, ms: float) -> Response:
     asks for retries on 5xx with `#rp=5xx`), so this log line is its only record: one line
     with everything needed to replay it. 503, not 200: Twilio then shows the failure in
     the console's debugger (warning 15003) instead of it passing unnoticed."""
+    from dialtone.server.history import replayable
+
     logs.event(
         log,
         "status_callback_not_stored",
