@@ -26,8 +26,10 @@ a temporary data folder and database, pinned to other CPUs than the load generat
 `dialtone dev` serves the API server and the emulator in one process, on one event loop, so
 resident memory (`VmRSS` from /proc) is sampled for that one process every 10 s, with its
 thread and open file counts and the emulator's call count. Pass: zero errors, zero lost
-callbacks, and a memory slope (least squares over the samples after the warm-up, the first
-20 % of the run) under 1 MB/min. Results: bench/results/soak.json.
+callbacks, and a memory slope under 1 MB/min: least squares over the samples after the
+warm-up, which ends once the first 20 % of the run is over and the emulator's call history
+is full (whichever is later; the JSON records when, and how the slope was computed).
+Results: bench/results/soak.json.
 """
 
 from __future__ import annotations
@@ -133,6 +135,18 @@ def open_files(pid: int) -> int | None:
         return len(os.listdir(f"/proc/{pid}/fd"))
     except OSError:
         return None
+
+
+def history_full_at(samples: list[dict[str, Any]], history_calls: int) -> float | None:
+    """The first sample where the emulator holds `history_calls` calls (ended and live): its
+    history is full, or within the few calls still up of full; None if never."""
+    return next((s["t"] for s in samples if (s.get("emulator_calls") or 0) >= history_calls), None)
+
+
+def warmup_end(samples: list[dict[str, Any]], seconds: float, history_calls: int) -> float:
+    """The warm-up is the first WARMUP_SHARE of the run, and lasts at least until the history
+    is full, so a history still filling never counts as growth."""
+    return max(seconds * WARMUP_SHARE, history_full_at(samples, history_calls) or 0.0)
 
 
 def slope_mb_per_min(samples: list[dict[str, Any]], key: str, since: float) -> float | None:
@@ -828,8 +842,9 @@ def main() -> int:
         tally.error("dev_log", line)
     lost, finals = soak.lost_callbacks()
 
-    since = soak.seconds * WARMUP_SHARE
+    since = warmup_end(soak.samples, soak.seconds, args.history_calls)
     slope = slope_mb_per_min(soak.samples, "rss_kib", since)
+    steady = [s["rss_kib"] for s in soak.samples if s["t"] >= since and s.get("rss_kib")]
     passed = (
         sum(tally.errors.values()) == 0
         and lost == 0
@@ -847,6 +862,10 @@ def main() -> int:
             "intervals_s": INTERVALS,
             "sample_every_s": SAMPLE_EVERY,
             "warmup_share": WARMUP_SHARE,
+            "slope_method": "least-squares slope of rss_kib (the lowest of "
+            f"{SAMPLE_READS} reads 0.2 s apart) against t, over every sample with t >= "
+            "warmup_end_s; warmup_end_s = the later of warmup_share of the run and "
+            "history_full_at_s (the first sample with emulator_calls >= history_calls)",
             "slope_limit_mb_per_min": SLOPE_LIMIT,
             "dev_cpus": sorted(dev_cpus) if dev_cpus else None,
             "load_generator_cpus": sorted(load_cpus) if load_cpus else None,
@@ -865,6 +884,14 @@ def main() -> int:
         "lost_callbacks": lost,
         "dev_exit_code": exit_code,
         "rss_samples": soak.samples,
+        "warmup_end_s": since,
+        "history_full_at_s": history_full_at(soak.samples, args.history_calls),
+        "steady_samples": len(steady),
+        "steady_rss_kib": (
+            {"first": steady[0], "last": steady[-1], "min": min(steady), "max": max(steady)}
+            if steady
+            else None
+        ),
         "slope_mb_per_min": {"dialtone dev (API server + emulator)": slope},
         "load_generator_slope_mb_per_min": slope_mb_per_min(
             soak.samples, "load_generator_rss_kib", since
@@ -879,8 +906,8 @@ def main() -> int:
         f"counts: {dict(sorted(tally.counts.items()))}\n"
         f"errors: {dict(tally.errors) or 0}  lost callbacks: {lost}  "
         f"callbacks received: {soak.callbacks.received}\n"
-        f"RSS {first} → {last} KiB over {len(soak.samples)} samples; slope after warm-up "
-        f"{slope} MB/min (limit {SLOPE_LIMIT})\n"
+        f"RSS {first} → {last} KiB over {len(soak.samples)} samples; slope after the warm-up "
+        f"(t >= {since:g} s, {len(steady)} samples) {slope} MB/min (limit {SLOPE_LIMIT})\n"
         f"{'PASS' if passed else 'FAIL'}; written to {args.out}"
     )
     for example in tally.examples[:10]:

@@ -31,6 +31,7 @@ def _attach(leg: DeviceLeg, audio: object) -> None:
     def ended() -> None:
         # `leg.session` is whichever socket carries the call now (it moves on reconnect).
         leg.session.legs.pop(call.sid, None)
+        leg.session.unalias(call.sid)
         reconnects.ended(leg)
         call.switch.spawn(_hang_up_device(leg), f"device hangup {call.sid}")
 

@@ -45,7 +45,7 @@ class SignalingSession:
         self.legs: dict[str, DeviceLeg] = {}  # CA sid → the calls this device is the far end of
         # How long this device's calls outlive its socket (`listen.reconnectTimeout`, seconds).
         self.reconnect_timeout = 0
-        self.aliases: dict[str, str] = {}  # the SDK's temporary TJS… id → CA sid
+        self.aliases: dict[str, str] = {}  # the SDK's temporary TJS… id → CA sid, while up
         self.pending: dict[str, asyncio.Future[dict[str, Any] | None]] = {}  # incoming invites
         self._expiry: asyncio.TimerHandle | None = None
         self._closed = False
@@ -237,8 +237,7 @@ class SignalingSession:
             twilio = payload.get("twilio") or {}
             params = dict(parse_qsl(str(twilio.get("params", "")), keep_blank_values=True))
             call = await start_phone_call(self, callsid, str(payload.get("sdp", "")), params)
-            if call is not None:
-                self.aliases[callsid] = call.sid
+            self._alias(callsid, call)
             return
         if self.grant is None or not self.grant.outgoing_application_sid:
             await self.send(
@@ -253,8 +252,17 @@ class SignalingSession:
         twilio = payload.get("twilio") or {}
         params.update(parse_qsl(str(twilio.get("params", "")), keep_blank_values=True))
         call = await start_outgoing(self, callsid, str(payload.get("sdp", "")), params)
-        if call is not None:
-            self.aliases[callsid] = call.sid
+        self._alias(callsid, call)
+
+    def _alias(self, temporary_sid: str, call: Call | None) -> None:
+        """The SDK may name its outgoing call by its temporary id: map it while the call is up
+        on this socket (`unalias` drops it when the call ends)."""
+        if call is not None and self.legs.get(call.sid) is not None:
+            self.aliases[temporary_sid] = call.sid
+
+    def unalias(self, call_sid: str) -> None:
+        for temporary_sid in [t for t, sid in self.aliases.items() if sid == call_sid]:
+            del self.aliases[temporary_sid]
 
     async def _resume(self, callsid: str, token: str) -> None:
         """`invite {callsid, reconnect}` on a new socket: take over a call whose socket dropped
