@@ -1,7 +1,5 @@
 """The registry of lines on a real database (SQLite and PostgreSQL)."""
 
-import io
-
 import pytest
 from sqlalchemy import select
 
@@ -95,53 +93,3 @@ def test_authenticate_refuses_unknown_and_wrong(lines):
     assert lines.authenticate(SEED_NUMBER, SEED_PASSWORD + "x") is None
     assert lines.authenticate(None, SEED_PASSWORD) is None
     assert lines.authenticate(SEED_NUMBER, "x" * 5000) is None
-
-
-CSV_OK = (
-    "number,client_name,password\n"
-    "050-3123-4567,DeviceId_0001,password one\n"
-    "+1 415 555 0199,desk_us,password two\n"
-)
-
-
-def test_import_adds_every_row(lines):
-    added = lines.import_csv(io.StringIO(CSV_OK))
-    assert [a.phone_number for a in added] == ["+815031234567", "+14155550199"]
-    assert lines.authenticate("+14155550199", "password two").client_name == "desk_us"
-
-
-@pytest.mark.parametrize(
-    ("bad_row", "needle"),
-    [
-        (
-            "not-a-number,DeviceId_0009,password nine",
-            "row 4: 'not-a-number' is not a valid phone number",
-        ),
-        ("+81-50-3123-4567,DeviceId_0009,password nine", "row 4: +815031234567 appears twice"),
-        (
-            "+81-50-7777-8888,DeviceId_0001,password nine",
-            "row 4: client 'DeviceId_0001' appears twice",
-        ),
-        ("+81-50-7777-8888,bad name,password nine", "row 4: the client name"),
-        ("+81-50-7777-8888,DeviceId_0009,short", "row 4: the password"),
-    ],
-)
-def test_import_is_all_or_nothing_and_names_the_row(lines, bad_row, needle):
-    with pytest.raises(RegistryError) as caught:
-        lines.import_csv(io.StringIO(CSV_OK + bad_row + "\n"))
-    assert str(caught.value).startswith(needle)
-    assert lines.list() == []
-
-
-def test_import_refuses_rows_clashing_with_the_database(lines):
-    lines.add("+14155550199", "existing", "password zero")
-    with pytest.raises(RegistryError, match=r"row 3: \+14155550199 is already registered"):
-        lines.import_csv(io.StringIO(CSV_OK))
-    assert [line.client_name for line in lines.list()] == ["existing"]
-
-
-def test_import_needs_the_header(lines):
-    with pytest.raises(RegistryError, match="header"):
-        lines.import_csv(io.StringIO("050-3123-4567,DeviceId_0001,password one\n"))
-    with pytest.raises(RegistryError, match="no rows"):
-        lines.import_csv(io.StringIO("number,client_name,password\n"))

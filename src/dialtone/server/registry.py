@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -118,21 +117,6 @@ class LineRegistry:
             # A concurrent writer won the race for the same number or name.
             raise RegistryError("that number or client name is already registered") from None
         return [LineInfo.of(line) for line in prepared]
-
-    def import_csv(self, lines: Iterable[str]) -> list[LineInfo]:
-        """CSV with a header `number,client_name,password`; all rows or none."""
-        reader = csv.DictReader(lines)
-        expected = {"number", "client_name", "password"}
-        if reader.fieldnames is None or not expected <= {f.strip() for f in reader.fieldnames}:
-            raise RegistryError("the CSV needs a header row: number,client_name,password")
-        rows: list[tuple[str, str, str]] = []
-        for row in reader:
-            cells = {(k or "").strip(): (v or "") for k, v in row.items()}
-            rows.append((cells["number"].strip(), cells["client_name"].strip(), cells["password"]))
-        if not rows:
-            raise RegistryError("the CSV has no rows")
-        # Rows are counted as a spreadsheet shows them: the header is row 1.
-        return self.add_many(rows, first_row=2)
 
     def remove(self, number: str) -> LineInfo:
         e164 = self.normalise(number)
