@@ -8,6 +8,10 @@ are answered at once; then every caller hangs up and each call's `completed` sta
 reach the application exactly once. Mode `api` places and hangs up the calls through the control
 API (`POST /emulator/calls`, `.../hangup`), 16 requests at a time; mode `burst` places all N in
 one turn of the event loop and later hangs them all up at once (N simultaneous webhooks).
+`--say K` makes the callers say K distinct texts (caller i says text i mod K; default 1, everyone
+says "Hello."): with real audio each distinct text is synthesized once, shared by its callers.
+Threads are sampled every few milliseconds while the calls are set up and torn down
+(`threads_sampled_peak`), so a thread that lives only during speech synthesis is counted.
 
 Every measurement runs in a fresh process (the emulator on that process's one asyncio loop, with
 the load driver), so its memory is its own; the application answering the webhooks runs in a
@@ -47,6 +51,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "concurrent_calls.json"
 TWILIO_NUMBER = "+815031234567"
 HOLD = '<Response><Say>Hello.</Say><Pause length="100000"/></Response>'
+HOLD_SAYING = '<Response><Say>Caller number {n}.</Say><Pause length="100000"/></Response>'
 DRIVER_CONCURRENCY = 16  # control-API requests in flight at once from the load driver
 TIMEOUT = 300.0  # seconds for any one phase before the measurement is declared failed
 MODES = ("api", "burst")
@@ -54,6 +59,13 @@ MODES = ("api", "burst")
 
 def caller(i: int) -> str:
     return f"+8190{10_000_000 + i:08d}"
+
+
+def hold(caller_number: str, texts: int) -> str:
+    """The TwiML for one caller: HOLD, or with `texts` > 1 one of that many distinct texts."""
+    if texts <= 1:
+        return HOLD
+    return HOLD_SAYING.format(n=int(caller_number[-8:]) % texts)
 
 
 def free_port() -> int:
@@ -87,7 +99,7 @@ def percentiles(values: list[float]) -> dict[str, float | None]:
 # -- the application (its own process) ----------------------------------------------------------
 
 
-def serve_application(port: int) -> None:
+def serve_application(port: int, texts: int = 1) -> None:
     """Answers voice requests with HOLD and counts what arrives per CallSid."""
     voice: Counter[str] = Counter()
     status: Counter[str] = Counter()
@@ -97,8 +109,9 @@ def serve_application(port: int) -> None:
         return dict(parse_qsl((await request.body()).decode(), keep_blank_values=True))
 
     async def on_voice(request: Request) -> Response:
-        voice[(await form(request)).get("CallSid", "")] += 1
-        return Response(HOLD, media_type="text/xml")
+        params = await form(request)
+        voice[params.get("CallSid", "")] += 1
+        return Response(hold(params.get("From", ""), texts), media_type="text/xml")
 
     async def on_status(request: Request) -> Response:
         params = await form(request)
@@ -201,8 +214,17 @@ async def measure(calls: int, mode: str, app_url: str, scale: float) -> dict[str
                 peak_live = max(peak_live, health["live_calls"])
                 await asyncio.sleep(0.1)
 
+        sampled_peak = threading.active_count()
+
+        async def sample_threads() -> None:
+            nonlocal sampled_peak
+            while True:
+                sampled_peak = max(sampled_peak, threading.active_count())
+                await asyncio.sleep(0.002)
+
         rss_before = rss_kib()
         threads_before = threading.active_count()
+        sampler = asyncio.create_task(sample_threads())
         watcher = asyncio.create_task(watch_health())
         started = time.perf_counter()
         if mode == "api":
@@ -240,6 +262,7 @@ async def measure(calls: int, mode: str, app_url: str, scale: float) -> dict[str
             "every call has ended and every callback has been sent",
         )
         teardown_s = time.perf_counter() - started
+        sampler.cancel()
         stats = (await http.get(f"{app_url}/stats")).json()
 
     server.should_exit = True
@@ -272,6 +295,7 @@ async def measure(calls: int, mode: str, app_url: str, scale: float) -> dict[str
         "in_progress_at_peak": in_progress_at_peak,
         "threads_before": threads_before,
         "threads_at_peak": threads_at_peak,
+        "threads_sampled_peak": sampled_peak,
         "rss_before_kib": rss_before,
         "rss_at_peak_kib": rss_peak,
         "rss_per_call_kib": round((rss_peak - rss_before) / calls, 2),
@@ -330,6 +354,7 @@ def summarize(mode: str, size: int, runs: list[dict[str, Any]]) -> dict[str, Any
             "rss_at_peak_kib",
             "peak_rss_kib",
             "threads_at_peak",
+            "threads_sampled_peak",
             "voice_latency_ms.p50",
             "voice_latency_ms.p95",
             "callback_latency_ms.p50",
@@ -386,7 +411,7 @@ def machine() -> dict[str, Any]:
 def print_summary(results: list[dict[str, Any]], compared: dict[str, Any]) -> None:
     print(
         f"{'mode':<6} {'calls':>6} {'ok':>3} {'setup s':>8} {'calls/s':>8} {'ms/call':>8} "
-        f"{'teardown s':>10} {'KiB/call':>9} {'RSS MiB':>8} {'threads':>7} "
+        f"{'teardown s':>10} {'KiB/call':>9} {'RSS MiB':>8} {'threads':>7} {'peak':>5} "
         f"{'voice p50/p95 ms':>17} {'callback p50/p95 ms':>20}"
     )
     for result in results:
@@ -397,6 +422,7 @@ def print_summary(results: list[dict[str, Any]], compared: dict[str, Any]) -> No
             f"{m['setup_s']:>8.2f} {m['calls_per_s']:>8.0f} {m['setup_ms_per_call']:>8.2f} "
             f"{m['teardown_s']:>10.2f} {m['rss_per_call_kib']:>9.1f} "
             f"{m['rss_at_peak_kib'] / 1024:>8.1f} {m['threads_at_peak']:>7.0f} "
+            f"{m['threads_sampled_peak']:>5.0f} "
             f"{m['voice_latency_ms.p50']:>8.1f}/{m['voice_latency_ms.p95']:<8.1f} "
             f"{m['callback_latency_ms.p50']:>10.1f}/{m['callback_latency_ms.p95']:<9.1f}"
         )
@@ -435,6 +461,13 @@ def main() -> int:
     parser.add_argument(
         "--scale", type=float, default=1.0, help="real seconds per emulated second (default 1)"
     )
+    parser.add_argument(
+        "--say",
+        type=int,
+        default=1,
+        metavar="K",
+        help="distinct <Say> texts among the callers (default 1: every caller says Hello.)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS, help="where the JSON goes")
     parser.add_argument("--measure", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--app", help=argparse.SUPPRESS)
@@ -442,7 +475,7 @@ def main() -> int:
     args = parser.parse_args()
 
     if args.serve_application:
-        serve_application(args.serve_application)
+        serve_application(args.serve_application, args.say)
         return 0
     if args.measure:
         result = asyncio.run(measure(args.measure, args.mode[0], args.app, args.scale))
@@ -453,7 +486,9 @@ def main() -> int:
     modes = [mode for mode in MODES if mode in (args.mode or MODES)]
     port = free_port()
     app_url = f"http://127.0.0.1:{port}"
-    application = subprocess.Popen([sys.executable, __file__, "--serve-application", str(port)])
+    application = subprocess.Popen(
+        [sys.executable, __file__, "--serve-application", str(port), "--say", str(args.say)]
+    )
     try:
         wait_for_application(app_url, application)
         info = machine()
@@ -486,7 +521,8 @@ def main() -> int:
             "repeat": args.repeat,
             "clock_scale": args.scale,
             "driver_concurrency": DRIVER_CONCURRENCY,
-            "twiml": HOLD,
+            "say_texts": args.say,
+            "twiml": HOLD if args.say <= 1 else HOLD_SAYING,
         },
         "results": results,
         "ratios_to_smallest": compared,

@@ -15,6 +15,13 @@ from dialtone.server import db as db_module
 from dialtone.server.db import Database
 
 
+@pytest.fixture
+def db_url(tmp_path):
+    """Everything here is about SQLite's path (PostgreSQL always takes the one thread hop,
+    which the rest of tests/server covers)."""
+    return f"sqlite:///{tmp_path / 'dialtone.db'}"
+
+
 def _note(call_sid):
     return lambda c: call_routing.note_call(c, call_sid, "+815031234567", "a", "b", "inbound")
 
@@ -27,8 +34,6 @@ def _count(db, call_sid):
 
 
 def test_sqlite_work_runs_on_the_loop_and_is_committed(db):
-    if db.engine.dialect.name != "sqlite":
-        pytest.skip("PostgreSQL's work always takes the thread hop")
     call_sid = "CA" + uuid.uuid4().hex
     seen = {}
 
@@ -50,8 +55,6 @@ def test_a_locked_sqlite_file_sends_the_work_to_a_thread_and_leaves_the_loop_fre
 ):
     """Another writer holds the lock: the loop waits only LOOP_BUSY_TIMEOUT, then the work
     waits in a thread while the loop goes on serving; it is written once the lock is free."""
-    if db.engine.dialect.name != "sqlite":
-        pytest.skip("SQLite only")
     monkeypatch.setattr(db_module, "LOOP_CONTENDED_FOR", 60.0)
     holder = sqlite3.connect(db.sqlite_file.path, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")  # another writer (a bulk import, say)
@@ -109,8 +112,6 @@ def test_the_wal_is_checkpointed_by_a_thread_not_by_requests(tmp_path, monkeypat
 def test_sqlite_requests_of_one_loop_turn_share_one_commit(db, monkeypatch):
     """Group commit: concurrent requests' rows go in one transaction; a request whose work
     fails fails alone, and the others' rows are still committed."""
-    if db.engine.dialect.name != "sqlite":
-        pytest.skip("SQLite only")
     transactions = []
     transact = db.transact
 

@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import math
 import sys
 import wave
 from array import array
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import av
 from av.audio.frame import AudioFrame
@@ -23,6 +25,10 @@ FULL_SCALE = 32768.0
 # RMS (full scale = 1.0) below which audio counts as silence: about -40 dBFS, above line noise
 # and comfort noise, well below speech (espeak-ng speech averages about 0.08).
 SILENCE_THRESHOLD = 0.01
+# Decoding is CPU-bound: a couple of threads keep it off the event loop without a thread per
+# call when many calls need audio at once (threads start lazily, only when something decodes).
+DECODE_WORKERS = 2
+_decoder = ThreadPoolExecutor(DECODE_WORKERS, thread_name_prefix="dialtone-decode")
 
 
 class Resampler:
@@ -43,7 +49,7 @@ def _pcm(frame: AudioFrame) -> bytes:
 
 def decode(data: bytes) -> bytes:
     """Internal PCM from an audio file PyAV can read (WAV, MP3 and the rest of FFmpeg).
-    CPU-bound: run it with `asyncio.to_thread` for large files."""
+    CPU-bound: from the event loop, use `decode_async`."""
     resampler = Resampler()
     chunks = []
     with av.open(io.BytesIO(data)) as container:
@@ -52,6 +58,11 @@ def decode(data: bytes) -> bytes:
             chunks.append(resampler.convert(frame))
     chunks.append(resampler.convert(None))
     return b"".join(chunks)
+
+
+async def decode_async(data: bytes) -> bytes:
+    """`decode` on the small shared decoding pool, off the event loop."""
+    return await asyncio.get_running_loop().run_in_executor(_decoder, decode, data)
 
 
 def to_wav(pcm: bytes, rate: int = RATE) -> bytes:

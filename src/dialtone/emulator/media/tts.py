@@ -3,14 +3,21 @@
 Twilio's languages (`ja-JP`) map to espeak-ng voices (`ja`): the full tag, then its base
 language, then `en-us`. Female voices (`woman`, `alice`, most `Polly.*`/`Google.*`) use the
 `+f3` variant. Results are cached (LRU, bounded by entries and bytes) by text, language and
-voice.
+voice, and one synthesis is shared by every caller that asks for the same speech while it runs:
+a thousand calls saying "Hello." at once start espeak-ng once. At most `MAX_PROCESSES` espeak-ng
+processes run at a time (on Python 3.11 asyncio waits for each child on a thread of its own).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import shutil
+import weakref
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 from dialtone.emulator.media import audio
 from dialtone.emulator.media.cache import LruCache
@@ -21,6 +28,9 @@ FEMALE_VARIANT = "+f3"
 CACHE_ENTRIES = 128
 CACHE_BYTES = 32 * 1024 * 1024  # a long <Say> is megabytes of PCM
 TIMEOUT_SECONDS = 30.0
+# espeak-ng is CPU-bound: more processes than cores only queue in the kernel, and each one
+# costs a child-watcher thread on Python 3.11.
+MAX_PROCESSES = min(4, os.cpu_count() or 1)
 # Where the base language alone is not what Twilio's tag means, or espeak-ng names it otherwise.
 _ALIASES = {
     "zh-cn": "cmn",
@@ -56,6 +66,45 @@ _cache: LruCache[bytes] = LruCache(CACHE_ENTRIES, CACHE_BYTES, len)
 _voices: frozenset[str] | None = None
 
 
+@dataclass
+class _LoopState:
+    """Per event loop: asyncio primitives and tasks belong to the loop that made them."""
+
+    processes: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_PROCESSES))
+    in_flight: dict[tuple[str, ...], asyncio.Task[Any]] = field(default_factory=dict)
+
+
+_states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _state() -> _LoopState:
+    loop = asyncio.get_running_loop()
+    state = _states.get(loop)
+    if state is None:
+        state = _states[loop] = _LoopState()
+    return state
+
+
+async def _shared(key: tuple[str, ...], work: Callable[[], Awaitable[Any]]) -> Any:
+    """The result of `work()`, run once for all concurrent callers with the same `key`. A caller
+    that gives up (its call hung up) does not cancel the work for the others."""
+    in_flight = _state().in_flight
+    task = in_flight.get(key)
+    if task is None:
+        task = asyncio.ensure_future(work())
+        in_flight[key] = task
+
+        def done(finished: asyncio.Task[Any]) -> None:
+            in_flight.pop(key, None)  # a failure is not remembered: the next caller retries
+            if not finished.cancelled():
+                finished.exception()  # retrieved, even if every caller has gone
+
+        task.add_done_callback(done)
+    return await asyncio.shield(task)
+
+
 def available() -> bool:
     return shutil.which(ESPEAK) is not None
 
@@ -70,6 +119,11 @@ def _executable() -> str:
 
 
 async def _run(args: list[str], stdin: bytes = b"") -> bytes:
+    async with _state().processes:
+        return await _run_now(args, stdin)
+
+
+async def _run_now(args: list[str], stdin: bytes) -> bytes:
     process = await asyncio.create_subprocess_exec(
         _executable(),
         *args,
@@ -92,16 +146,21 @@ async def _run(args: list[str], stdin: bytes = b"") -> bytes:
 
 async def voices() -> frozenset[str]:
     """espeak-ng's voice names, with the language aliases it lists (`en`, `zh`, …)."""
-    global _voices
     if _voices is None:
-        listing = (await _run(["--voices"])).decode(errors="replace")
-        names: set[str] = set()
-        for line in listing.splitlines()[1:]:
-            columns = line.split()
-            if len(columns) >= 2:
-                names.add(columns[1].lower())
-            names.update(alias.lower() for alias in re.findall(r"\(([^ )]+) \d+\)", line))
-        _voices = frozenset(names)
+        return await _shared(("voices",), _list_voices)
+    return _voices
+
+
+async def _list_voices() -> frozenset[str]:
+    global _voices
+    listing = (await _run(["--voices"])).decode(errors="replace")
+    names: set[str] = set()
+    for line in listing.splitlines()[1:]:
+        columns = line.split()
+        if len(columns) >= 2:
+            names.add(columns[1].lower())
+        names.update(alias.lower() for alias in re.findall(r"\(([^ )]+) \d+\)", line))
+    _voices = frozenset(names)
     return _voices
 
 
@@ -135,11 +194,15 @@ async def synthesize(text: str, language: str = "en-US", voice: str = "man") -> 
     cached = _cache.get(key)
     if cached is not None:
         return cached
+    return await _shared(("speech", key), lambda: _speak(key, text, language, voice))
+
+
+async def _speak(key: str, text: str, language: str, voice: str) -> bytes:
     name = espeak_voice(language, voice, await voices())
     # -b 1: the text is UTF-8 whatever the locale; --stdin: text never parsed as options.
     wav = await _run(["-v", name, "-b", "1", "--stdout", "--stdin"], text.encode())
     if not wav:
         raise TtsError(f"espeak-ng produced no audio for voice {name}")
-    pcm = await asyncio.to_thread(audio.decode, wav)
+    pcm = await audio.decode_async(wav)
     _cache[key] = pcm
     return pcm
