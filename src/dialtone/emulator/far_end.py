@@ -4,7 +4,6 @@ call. On a scaled clock (tests of call flow) legs carry no audio and verbs just 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import TYPE_CHECKING
 
@@ -50,7 +49,7 @@ async def say_file(switch: Switch, call: Call, url: str) -> bool:
         return False
     try:
         data = await fetch_audio(url, switch.config.media_folder)
-        pcm = await asyncio.to_thread(audio.decode, data)
+        pcm = await audio.decode_async(data)
     except Exception as exc:
         logs.event(
             log,

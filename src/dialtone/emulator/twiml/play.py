@@ -82,7 +82,7 @@ async def load_audio(session: Session, url: str) -> tuple[float, bytes | None] |
         if with_pcm:
             from dialtone.emulator.media import audio
 
-            pcm = await asyncio.to_thread(audio.decode, data)
+            pcm = await audio.decode_async(data)
             loaded: tuple[float, bytes | None] = (audio.seconds(pcm), pcm)
         else:
             loaded = (await asyncio.to_thread(decode_seconds, data), None)
