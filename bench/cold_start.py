@@ -25,15 +25,12 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlencode
 
-from twilio.request_validator import RequestValidator
+from lambda_event import signed_call_incoming_event
 
 from dialtone.devcreds import development_values
 
 GOAL_FIRST_WEBHOOK_RATIO = 2.0
-DOMAIN = "abc123.execute-api.ap-northeast-1.amazonaws.com"
-PATH = "/twilio/retrieve_twiml/call_incoming"
 TARGETS = Path(__file__).with_name("targets")
 
 # Each reads the API Gateway event on stdin and must answer with the dial.
@@ -65,33 +62,6 @@ CASES = {
 }
 
 
-def api_gateway_event() -> str:
-    """A signed incoming call to the registered line, as API Gateway (HTTP API) hands it over."""
-    params = {"CallSid": "CA" + "1a" * 16, "From": "+819059876543", "To": "+815031234567"}
-    signature = RequestValidator(development_values()["TWILIO_AUTH_TOKEN"]).compute_signature(
-        f"https://{DOMAIN}/prod{PATH}", params
-    )
-    return json.dumps(
-        {
-            "version": "2.0",
-            "rawPath": f"/prod{PATH}",
-            "rawQueryString": "",
-            "headers": {
-                "host": DOMAIN,
-                "content-type": "application/x-www-form-urlencoded",
-                "x-twilio-signature": signature,
-            },
-            "requestContext": {
-                "domainName": DOMAIN,
-                "stage": "prod",
-                "http": {"method": "POST", "path": f"/prod{PATH}", "sourceIp": "203.0.113.10"},
-            },
-            "body": urlencode(params),
-            "isBase64Encoded": False,
-        }
-    )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=15)
@@ -114,7 +84,7 @@ def main() -> None:
         "DIALTONE_DATABASE_URL": db_url,
         "DIALTONE_API_GATEWAY_BASE_PATH": "/prod",  # the public URL comes from the event
     }
-    event = api_gateway_event()
+    event = signed_call_incoming_event()
     times: dict[str, list[float]] = {name: [] for name in CASES}
     with scratch:
         for _ in range(args.repeat):

@@ -24,9 +24,8 @@ import time
 import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlencode
 
-from twilio.request_validator import RequestValidator
+from lambda_event import signed_call_incoming_event
 
 from dialtone.aws.lambda_package import (
     UNZIPPED_LIMIT,
@@ -41,8 +40,6 @@ from dialtone.server.registry import LineRegistry
 
 HERE = f"{sys.version_info.major}.{sys.version_info.minor}"
 VARIANTS = [("x86_64", HERE), ("arm64", HERE), ("arm64", "3.12"), ("x86_64", "3.12")]
-DOMAIN = "abc123.execute-api.ap-northeast-1.amazonaws.com"
-PATH = "/twilio/retrieve_twiml/call_incoming"
 FIRST_WEBHOOK = """
 import json, sys
 if len(sys.argv) > 1:
@@ -62,33 +59,6 @@ def _largest(root: Path, count: int = 6) -> dict[str, float]:
     }
     largest = sorted(sizes.items(), key=lambda item: -item[1])[:count]
     return {name: round(size / 2**20, 1) for name, size in largest}
-
-
-def _event() -> str:
-    params = {"CallSid": "CA" + "1a" * 16, "From": "+819059876543", "To": "+815031234567"}
-    auth_token = development_values()["TWILIO_AUTH_TOKEN"]
-    signature = RequestValidator(auth_token).compute_signature(
-        f"https://{DOMAIN}/prod{PATH}", params
-    )
-    return json.dumps(
-        {
-            "version": "2.0",
-            "rawPath": f"/prod{PATH}",
-            "rawQueryString": "",
-            "headers": {
-                "host": DOMAIN,
-                "content-type": "application/x-www-form-urlencoded",
-                "x-twilio-signature": signature,
-            },
-            "requestContext": {
-                "domainName": DOMAIN,
-                "stage": "prod",
-                "http": {"method": "POST", "path": f"/prod{PATH}", "sourceIp": "203.0.113.10"},
-            },
-            "body": urlencode(params),
-            "isBase64Encoded": False,
-        }
-    )
 
 
 def main() -> None:
@@ -158,7 +128,7 @@ def main() -> None:
                 ],
                 "venv": [sys.executable, "-c", FIRST_WEBHOOK],
             }  # fmt: skip
-            event = _event()
+            event = signed_call_incoming_event()
             times: dict[str, list[float]] = {name: [] for name in cases}
             for _ in range(args.repeat):
                 for name, command in cases.items():  # interleaved

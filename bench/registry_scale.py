@@ -32,13 +32,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlencode
 
 from argon2 import PasswordHasher
+from postgres_schemas import drop_schema, postgres_schema
 
 DIALTONE = Path(sys.executable).with_name("dialtone")
 FIRST = 10_000_000  # +8150 1000 0000 onwards: valid JP 050 numbers
@@ -63,28 +62,6 @@ def write_csv(path: Path, count: int, password_hash: str) -> float:
                 )
             )
     return time.perf_counter() - started
-
-
-def postgres_schema(base: str) -> tuple[str, str]:
-    """A fresh schema and a URL whose search_path points at it."""
-    from sqlalchemy import create_engine, text
-
-    schema = "bench_" + uuid.uuid4().hex[:12]
-    admin = create_engine(base)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    admin.dispose()
-    separator = "&" if "?" in base else "?"
-    return schema, f"{base}{separator}{urlencode({'options': f'-csearch_path={schema}'})}"
-
-
-def drop_schema(base: str, schema: str) -> None:
-    from sqlalchemy import create_engine, text
-
-    admin = create_engine(base)
-    with admin.begin() as connection:
-        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
 
 
 def timed_child(argv: list[str], env: dict[str, str]) -> dict:

@@ -46,6 +46,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlencode
 
+from postgres_schemas import drop_schema, postgres_schema
 from twilio.request_validator import RequestValidator
 
 from dialtone.devcreds import development_values
@@ -108,27 +109,6 @@ def sign_requests(url: str, auth_token: str, path: Path, count: int) -> None:
             }
             signature = validator.compute_signature(url, params)
             out.write(f"{signature}\t{urlencode(params)}\n")
-
-
-def postgres_schema(base: str) -> tuple[str, str]:
-    from sqlalchemy import create_engine, text
-
-    schema = "bench_" + uuid.uuid4().hex[:12]
-    admin = create_engine(base)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    admin.dispose()
-    separator = "&" if "?" in base else "?"
-    return schema, f"{base}{separator}{urlencode({'options': f'-csearch_path={schema}'})}"
-
-
-def drop_schema(base: str, schema: str) -> None:
-    from sqlalchemy import create_engine, text
-
-    admin = create_engine(base)
-    with admin.begin() as connection:
-        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
 
 
 def prepare_database(url: str, env: dict[str, str], filler: int) -> float:
