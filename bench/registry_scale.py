@@ -27,6 +27,7 @@ import json
 import os
 import platform
 import random
+import re
 import statistics
 import subprocess
 import sys
@@ -64,6 +65,10 @@ def write_csv(path: Path, count: int, password_hash: str) -> float:
     return time.perf_counter() - started
 
 
+def _unrooted(text: str) -> str:
+    return re.sub(r"(/[^\s/]+)+/([^\s/]+)", r"\2", text)
+
+
 def timed_child(argv: list[str], env: dict[str, str]) -> dict:
     """Run a child to completion: wall seconds, its own peak RSS (wait4's rusage), status."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
@@ -78,8 +83,9 @@ def timed_child(argv: list[str], env: dict[str, str]) -> dict:
             "seconds": round(seconds, 2),
             "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
             "exit": child.returncode,
-            "stdout": out.read().decode().strip()[-300:],
-            "stderr_tail": err.read().decode().strip()[-300:],
+            # The scratch folder's path says nothing about the run: keep file names only.
+            "stdout": _unrooted(out.read().decode().strip()[-300:]),
+            "stderr_tail": _unrooted(err.read().decode().strip()[-300:]),
         }
 
 
