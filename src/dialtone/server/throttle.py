@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import case, delete, or_, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
 
 from dialtone import logs
 from dialtone.server.db import Database
@@ -120,77 +121,65 @@ class SignInThrottle:
         table = SignInAttempts.__table__
         c = table.c
         with self.db.session() as session:
-            insert = self._insert()
             # In a row of its own: a failure after a quiet `forget_after` starts again at one.
             forgotten = or_(
                 c.last_failure_at.is_(None), c.last_failure_at <= now - limits.forget_after
             )
             keep = now + limits.forget_after
-            session.execute(
-                insert(table)
-                .values(
-                    phone_number=number,
-                    client_address=address,
-                    failures=1,
-                    window_started_at=now,
-                    last_failure_at=now,
-                    expires_at=keep,
-                )
-                .on_conflict_do_update(
-                    index_elements=[c.phone_number, c.client_address],
-                    set_={
-                        "failures": case((forgotten, 1), else_=c.failures + 1),
-                        "last_failure_at": now,
-                        "expires_at": case((c.expires_at > keep, c.expires_at), else_=keep),
-                    },
-                )
+            self._upsert(
+                session,
+                {
+                    "phone_number": number,
+                    "client_address": address,
+                    "failures": 1,
+                    "window_started_at": now,
+                    "last_failure_at": now,
+                    "expires_at": keep,
+                },
+                {
+                    "failures": case((forgotten, 1), else_=c.failures + 1),
+                    "last_failure_at": now,
+                    "expires_at": case((c.expires_at > keep, c.expires_at), else_=keep),
+                },
             )
             # The ceilings: fixed windows, begun by the first failure after the last ended.
             ended = c.window_started_at <= now - limits.window
             for row_number, row_address in ((number, ANY), (ANY, address)):
-                session.execute(
-                    insert(table)
-                    .values(
-                        phone_number=row_number,
-                        client_address=row_address,
-                        failures=1,
-                        window_started_at=now,
-                        last_failure_at=now,
-                        expires_at=now + limits.window,
-                    )
-                    .on_conflict_do_update(
-                        index_elements=[c.phone_number, c.client_address],
-                        set_={
-                            "failures": case((ended, 1), else_=c.failures + 1),
-                            "window_started_at": case((ended, now), else_=c.window_started_at),
-                            "last_failure_at": now,
-                            "expires_at": case((ended, now + limits.window), else_=c.expires_at),
-                        },
-                    )
+                self._upsert(
+                    session,
+                    {
+                        "phone_number": row_number,
+                        "client_address": row_address,
+                        "failures": 1,
+                        "window_started_at": now,
+                        "last_failure_at": now,
+                        "expires_at": now + limits.window,
+                    },
+                    {
+                        "failures": case((ended, 1), else_=c.failures + 1),
+                        "window_started_at": case((ended, now), else_=c.window_started_at),
+                        "last_failure_at": now,
+                        "expires_at": case((ended, now + limits.window), else_=c.expires_at),
+                    },
                 )
         self._prune(now)
 
     def succeeded(self, number: str, address: str) -> None:
         """The address may sign in without delay, and passes the ceilings for a while."""
         limits, now = self.limits, self._clock()
-        table = SignInAttempts.__table__
-        c = table.c
         keep = now + limits.trust_success_for
         with self.db.session() as session:
-            session.execute(
-                self._insert()(table)
-                .values(
-                    phone_number=number,
-                    client_address=address,
-                    failures=0,
-                    window_started_at=now,
-                    last_success_at=now,
-                    expires_at=keep,
-                )
-                .on_conflict_do_update(
-                    index_elements=[c.phone_number, c.client_address],
-                    set_={"failures": 0, "last_success_at": now, "expires_at": keep},
-                )
+            self._upsert(
+                session,
+                {
+                    "phone_number": number,
+                    "client_address": address,
+                    "failures": 0,
+                    "window_started_at": now,
+                    "last_success_at": now,
+                    "expires_at": keep,
+                },
+                {"failures": 0, "last_success_at": now, "expires_at": keep},
             )
 
     def prune(self, now: datetime | None = None) -> int:
@@ -220,6 +209,15 @@ class SignInThrottle:
         finally:
             self._prune_lock.release()
 
-    def _insert(self) -> Callable:
-        # INSERT … ON CONFLICT DO UPDATE: atomic across instances on both backends.
-        return postgresql.insert if self.db.engine.dialect.name == "postgresql" else sqlite.insert
+    def _upsert(self, session: Session, values: dict, update: dict) -> None:
+        """INSERT … ON CONFLICT DO UPDATE on the (number, address) key: atomic across
+        instances on both backends."""
+        table = SignInAttempts.__table__
+        insert = postgresql.insert if self.db.engine.dialect.name == "postgresql" else sqlite.insert
+        session.execute(
+            insert(table)
+            .values(**values)
+            .on_conflict_do_update(
+                index_elements=[table.c.phone_number, table.c.client_address], set_=update
+            )
+        )
