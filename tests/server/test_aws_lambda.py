@@ -282,14 +282,14 @@ import json, sys
 from dialtone.server import aws_lambda
 result = aws_lambda.handler(json.loads(sys.stdin.read()), None)
 assert "<Client>" in result["body"], result
-heavy = ("sqlalchemy.orm", "jwt", "alembic", "argon2", "uvicorn", "twilio.rest", "dotenv")
+heavy = ("sqlalchemy", "jwt", "alembic", "argon2", "uvicorn", "twilio.rest", "dotenv")
 print(json.dumps(sorted(name for name in heavy if name in sys.modules)))
 """
 
 
 def test_a_cold_start_answering_a_webhook_imports_only_what_it_needs(registered, tmp_path):
-    """The ORM, JWT, Alembic, Argon2 and uvicorn are for other requests (or none on Lambda):
-    importing them would lengthen every cold start (issue 11, P2)."""
+    """SQLAlchemy, JWT, Alembic, Argon2 and uvicorn are for other requests (or none on
+    Lambda): importing them would lengthen every cold start (issue 11, P2)."""
     import os
     import subprocess
     import sys

@@ -37,9 +37,9 @@ def test_sqlite_work_runs_on_the_loop_and_is_committed(db):
     call_sid = "CA" + uuid.uuid4().hex
     seen = {}
 
-    def work(connection):
+    async def work(connection):
         seen["thread"] = threading.get_ident()
-        _note(call_sid)(connection)
+        await _note(call_sid)(connection)
 
     async def main():
         seen["loop"] = threading.get_ident()
@@ -62,9 +62,9 @@ def test_a_locked_sqlite_file_sends_the_work_to_a_thread_and_leaves_the_loop_fre
     ticks = []
     threads = set()
 
-    def work(connection):
+    async def work(connection):
         threads.add(threading.get_ident())
-        _note(call_sid)(connection)
+        await _note(call_sid)(connection)
 
     async def main():
         ticks.append(time.monotonic())
@@ -113,17 +113,17 @@ def test_sqlite_requests_of_one_loop_turn_share_one_commit(db, monkeypatch):
     """Group commit: concurrent requests' rows go in one transaction; a request whose work
     fails fails alone, and the others' rows are still committed."""
     transactions = []
-    transact = db.transact
+    on_loop = db._on_loop
 
-    def counting(work, *args, **kwargs):
-        transactions.append(work)
-        return transact(work, *args, **kwargs)
+    def counting(works):
+        transactions.append(works)
+        return on_loop(works)
 
-    monkeypatch.setattr(db, "transact", counting)
+    monkeypatch.setattr(db, "_on_loop", counting)
     sids = ["CA" + uuid.uuid4().hex for _ in range(10)]
 
-    def failing(connection):
-        _note(sids[3])(connection)
+    async def failing(connection):
+        await _note(sids[3])(connection)
         raise ValueError("this request's own fault")
 
     works = [failing if i == 3 else _note(sid) for i, sid in enumerate(sids)]

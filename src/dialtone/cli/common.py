@@ -72,12 +72,16 @@ def open_server_database(url: str):  # noqa: ANN201 - Database imported lazily
     import logging
 
     from dialtone import logs
-    from dialtone.server.db import UNAVAILABLE, describe
+    from dialtone.server.db import describe
+    from dialtone.server.dbapi import unavailable
 
     db = _database(url, bounded=True)
     try:
         db.upgrade()
-    except UNAVAILABLE as exc:
+    except Exception as exc:
+        if not unavailable(exc):
+            db.dispose()
+            raise CommandError(f"cannot open the database: {type(exc).__name__}: {exc}") from None
         db.defer_upgrade()
         logs.event(
             logging.getLogger("dialtone.server.db"),
@@ -88,7 +92,4 @@ def open_server_database(url: str):  # noqa: ANN201 - Database imported lazily
             action="serving anyway: webhooks get the apology TwiML and /healthz 503 until "
             "the database answers; the schema is upgraded then",
         )
-    except Exception as exc:
-        db.dispose()
-        raise CommandError(f"cannot open the database: {type(exc).__name__}: {exc}") from None
     return db

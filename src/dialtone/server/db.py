@@ -11,7 +11,11 @@ commit is an append to the WAL without an fsync. A commit survives the process c
 being frozen (Lambda) — the WAL is in the OS's page cache — but the last transactions before
 a power loss or kernel crash may be lost (never corrupted); `synchronous=FULL` would fsync
 every commit, at several milliseconds each. A webhook's short work (`Database.run`) runs
-right on the event loop there (see `run`).
+right on the event loop there (see `run`); on PostgreSQL it runs on psycopg's asynchronous
+connections, on the loop too (`pg_async`).
+
+SQLAlchemy is imported only when `engine` is first used: a webhook's work goes straight to the
+drivers (`dbapi`), so a Lambda cold start answers its first webhook without it.
 """
 
 from __future__ import annotations
@@ -23,9 +27,10 @@ import itertools
 import logging
 import os
 import socket
+import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
@@ -33,13 +38,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import anyio.to_thread
-from sqlalchemy import Connection, Engine, create_engine, event, exc, make_url
-from sqlalchemy.pool import StaticPool
-
-if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
 
 from dialtone import logs
+from dialtone.server import dbapi
+from dialtone.server.dbapi import drive, is_busy, unavailable
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection, Engine
+    from sqlalchemy.orm import Session
+
+    from dialtone.server.pg_async import AsyncPool
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -69,9 +77,8 @@ CHECKPOINT_INTERVAL = 1.0
 HOPS = 4  # threads running requests' database work at once (SQLAlchemy's pool_size)
 
 T = TypeVar("T")
-
-# Failures that mean "the database is not answering", as opposed to bad data.
-UNAVAILABLE = (exc.OperationalError, exc.InterfaceError, exc.TimeoutError, TimeoutError)
+# A request's database work: a coroutine over one connection in one transaction (`dbapi`).
+Work = Callable[[dbapi.Connection], Awaitable[T]]
 
 
 class DatabaseUnavailable(Exception):
@@ -123,7 +130,11 @@ class _Watchdog:
                 cut()
             except Exception:  # the connection closed meanwhile: nothing left to cut
                 continue
-            logs.event(log, "database_connection_cut", level=logging.WARNING, unanswered_s=seconds)
+            _log_cut(seconds)
+
+
+def _log_cut(seconds: float) -> None:
+    logs.event(log, "database_connection_cut", level=logging.WARNING, unanswered_s=seconds)
 
 
 _watchdog = _Watchdog()
@@ -176,10 +187,8 @@ class _SqliteFile:
 
 
 def _sqlite_file(url: str) -> _SqliteFile | None:
-    database = make_url(url).database
-    if not database or database == ":memory:" or database.startswith("file:"):
-        return None
-    return _SqliteFile(database)
+    path = dbapi.sqlite_path(url)
+    return None if path is None else _SqliteFile(path)
 
 
 class _Checkpoints:
@@ -230,16 +239,15 @@ def _settle(
         future.set_result(result)
 
 
-def _no_autocheckpoint(dbapi_connection: Any, _record: object) -> None:
+def _sqlite_pragmas(dbapi_connection: Any, wal: bool) -> None:
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA wal_autocheckpoint=0")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    if wal:
+        # WAL is a property of the file (kept once set); synchronous is per connection.
+        # See the module's docstring for the durability trade-off.
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
-
-
-def _is_busy(failure: BaseException) -> bool:
-    """SQLITE_BUSY or SQLITE_LOCKED (extended codes included): another writer holds the lock."""
-    code = getattr(getattr(failure, "orig", None), "sqlite_errorcode", None)
-    return code is not None and code & 0xFF in (5, 6)
 
 
 def make_engine(
@@ -250,6 +258,8 @@ def make_engine(
     busy_timeout: float = STATEMENT_TIMEOUT,
     **options: Any,
 ) -> Engine:
+    from sqlalchemy import create_engine, event, make_url
+
     if url.startswith("sqlite"):
         # The busy timeout bounds waits on another writer's lock (the default 5 s, or the
         # 15 s once used here, would use up all the time Twilio gives a webhook).
@@ -257,15 +267,8 @@ def make_engine(
         engine = create_engine(url, connect_args=connect_args, **options)
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA foreign_keys=ON")
-            if sqlite_file is not None:
-                # WAL is a property of the file (kept once set); synchronous is per
-                # connection. See the module's docstring for the durability trade-off.
-                cursor.execute("PRAGMA journal_mode=WAL")
-                cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.close()
+        def _pragmas(dbapi_connection: Any, _record: object) -> None:
+            _sqlite_pragmas(dbapi_connection, wal=sqlite_file is not None)
             if sqlite_file is not None:
                 sqlite_file.record()
 
@@ -273,17 +276,27 @@ def make_engine(
     connect_args: dict[str, Any] = {}
     if url.startswith("postgresql"):
         query = make_url(url).query
-        if "connect_timeout" not in query:
-            connect_args["connect_timeout"] = CONNECT_TIMEOUT
         options = query.get("options", "")
-        options = " ".join(options) if isinstance(options, tuple) else options
-        if bounded and "statement_timeout" not in options:
-            # connect_args replace the URL's `options` (a search_path, say): keep them.
-            ms = int(STATEMENT_TIMEOUT * 1000)
-            connect_args["options"] = f"{options} -c statement_timeout={ms}".strip()
+        connect_args = _postgresql_bounds(
+            "connect_timeout" in query,
+            " ".join(options) if isinstance(options, tuple) else options,
+            bounded,
+        )
     # No pool_pre_ping: its SELECT 1 can itself hang on a connection that stopped
     # answering. The checkout listener below pings under the watchdog instead.
     return create_engine(url, pool_timeout=POOL_TIMEOUT, connect_args=connect_args)
+
+
+def _postgresql_bounds(has_connect_timeout: bool, options: str, bounded: bool) -> dict[str, Any]:
+    """libpq parameters bounding connecting and (for the server) each statement."""
+    bounds: dict[str, Any] = {}
+    if not has_connect_timeout:
+        bounds["connect_timeout"] = CONNECT_TIMEOUT
+    if bounded and "statement_timeout" not in options:
+        # These replace the URL's `options` (a search_path, say): keep them.
+        ms = int(STATEMENT_TIMEOUT * 1000)
+        bounds["options"] = f"{options} -c statement_timeout={ms}".strip()
+    return bounds
 
 
 class Database:
@@ -294,15 +307,18 @@ class Database:
     def __init__(self, url: str, *, bounded: bool = True) -> None:
         self.url = url
         self.bounded = bounded
-        self.sqlite_file = _sqlite_file(url) if url.startswith("sqlite") else None
-        self.engine = make_engine(url, self.sqlite_file, bounded)
+        self.dialect = dbapi.dialect_of(url)
+        self.sqlite_file = _sqlite_file(url) if self.dialect == "sqlite" else None
+        self._engine: Engine | None = None  # made (and SQLAlchemy imported) when first used
         self._sessions: Any = None  # a sessionmaker, made (and the ORM imported) when first used
         # SQLite: one connection used only by the event loop's thread (`run`), and until when
         # another writer's lock sends that work to worker threads instead.
-        self._loop_engine: Engine | None = None
+        self._loop_connection: sqlite3.Connection | None = None
         self._contended_until = 0.0
+        # PostgreSQL: the event loop's connections (`run`).
+        self._async_pool: AsyncPool | None = None
         self._hops: anyio.CapacityLimiter | None = None
-        self._queue: list[tuple[Callable[[Direct], Any], asyncio.Future]] = []
+        self._queue: list[tuple[Work, asyncio.Future]] = []
         self._checkpoints = _Checkpoints(self._checkpoint)
         self._unbounded = threading.local()
         # Set by `defer_upgrade`: sessions first bring the schema to the newest migration.
@@ -310,16 +326,24 @@ class Database:
         self._upgrade_lock = threading.Lock()
         self._next_upgrade = 0.0
         self._problem: str | None = None
-        self._bound_connections()
 
-    def _bound_connections(self) -> None:
-        postgresql = self.engine.dialect.name == "postgresql"
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = make_engine(self.url, self.sqlite_file, self.bounded)
+            self._bound_connections(self._engine)
+        return self._engine
 
-        @event.listens_for(self.engine, "connect")
+    def _bound_connections(self, engine: Engine) -> None:
+        from sqlalchemy import event, exc
+
+        postgresql = engine.dialect.name == "postgresql"
+
+        @event.listens_for(engine, "connect")
         def _fresh(_dbapi_connection: Any, record: Any) -> None:
             record.info["fresh"] = True
 
-        @event.listens_for(self.engine, "checkout")
+        @event.listens_for(engine, "checkout")
         def _checkout(dbapi_connection: Any, record: Any, _proxy: object) -> None:
             cut = _cut_postgresql(dbapi_connection) if postgresql else dbapi_connection.interrupt
             idle = time.monotonic() - record.info.get("answered_at", float("-inf"))
@@ -340,14 +364,14 @@ class Database:
             else:
                 _watchdog.disarm(record)
 
-        @event.listens_for(self.engine, "checkin")
+        @event.listens_for(engine, "checkin")
         def _checkin(dbapi_connection: Any, record: Any) -> None:
             _watchdog.disarm(record)
             if dbapi_connection is not None:  # None: invalidated on the way
                 # Its transaction has just ended without a fault: it was answering then.
                 record.info["answered_at"] = time.monotonic()
 
-        @event.listens_for(self.engine, "invalidate")
+        @event.listens_for(engine, "invalidate")
         def _invalidate(_dbapi_connection: Any, record: Any, _exception: object) -> None:
             _watchdog.disarm(record)
 
@@ -386,35 +410,21 @@ class Database:
         except DatabaseUnavailable as failure:
             self._report(failure.state, failure.reason)
             raise
-        except UNAVAILABLE as failure:
-            if not (quiet_busy and _is_busy(failure)):
+        except Exception as failure:
+            if unavailable(failure) and not (quiet_busy and is_busy(failure)):
                 self._report("unreachable", describe(failure))
             raise
         if self._problem is not None:
             self._report(None, "")
 
-    def transact(
-        self,
-        work: Callable[[Direct], T],
-        engine: Engine | None = None,
-        *,
-        one_statement: bool = False,
-    ) -> T:
-        """`work` on a pooled DB-API connection in one transaction (blocking); the
-        connection's faults as SQLAlchemy's exceptions, reported as `session`'s are.
-        `one_statement`: on PostgreSQL the work is a single statement, run in autocommit
-        (it is its own transaction: one round trip instead of BEGIN, it, COMMIT)."""
-        engine = engine or self.engine
-        with self._reporting(quiet_busy=engine is not self.engine):
+    def transact(self, work: Work[T]) -> T:
+        """`work` on a pooled DB-API connection in one transaction (blocking)."""
+        with self._reporting():
             self.check()
-            raw = engine.raw_connection()  # the pool's checkout: pings, watchdog, as ever
-            autocommit = one_statement and engine.dialect.name == "postgresql"
+            raw = self.engine.raw_connection()  # the pool's checkout: pings, watchdog, as ever
             try:
-                direct = Direct(raw, engine.dialect)
-                if autocommit:
-                    raw.driver_connection.autocommit = True
-                result = work(direct)
-                direct.call(raw.commit)
+                result = drive(work(dbapi.Direct(raw.driver_connection, self.dialect)))
+                raw.commit()
             except BaseException:
                 try:
                     raw.rollback()
@@ -422,23 +432,21 @@ class Database:
                     raw.invalidate()  # broken: the pool makes a new one
                 raise
             finally:
-                if autocommit and raw.driver_connection is not None:
-                    with contextlib.suppress(Exception):  # closed: the pool replaces it
-                        raw.driver_connection.autocommit = False
                 raw.close()
             return result
 
     async def run(
         self,
-        work: Callable[[Direct], T],
+        work: Work[T],
         timeout: float = REQUEST_DEADLINE,
         *,
         one_statement: bool = False,
     ) -> T:
         """A request's short database work in one transaction, committed before it returns.
 
-        PostgreSQL: in a worker thread (one hop), bounded by `timeout`; the driver's round
-        trips release the GIL there while the loop serves other requests.
+        PostgreSQL: on the event loop, on one of a few asynchronous connections
+        (`_on_postgresql`); `one_statement` work runs in autocommit (it is its own
+        transaction: one round trip instead of BEGIN, it, COMMIT).
 
         SQLite: right on the event loop, with no thread hop — a lookup and an insert on a
         local file take tens of microseconds, less than the hop itself — and committed with
@@ -448,21 +456,16 @@ class Database:
         `timeout` deadline), and so does all work for LOOP_CONTENDED_FOR after, so a long
         writer elsewhere (a bulk import) costs the loop one short wait, not one per request.
         """
+        if self.dialect == "postgresql":
+            with self._reporting():
+                self.check()
+                async with asyncio.timeout(timeout):
+                    return await self._on_postgresql(work, one_statement)
         if self.sqlite_file is not None and time.monotonic() >= self._contended_until:
-            if self._loop_engine is None:
-                # StaticPool: the one connection, reused; only this (the loop's) thread uses it.
-                self._loop_engine = make_engine(
-                    self.url,
-                    self.sqlite_file,
-                    busy_timeout=LOOP_BUSY_TIMEOUT,
-                    poolclass=StaticPool,
-                    connect_args={"check_same_thread": False},
-                )
-                event.listen(self._loop_engine, "connect", _no_autocheckpoint)
             try:
                 return await self._batched(work)
-            except UNAVAILABLE as failure:
-                if not _is_busy(failure):
+            except Exception as failure:
+                if not is_busy(failure):
                     raise
                 self._contended_until = time.monotonic() + LOOP_CONTENDED_FOR
                 logs.event(
@@ -476,13 +479,36 @@ class Database:
             # As many threads as pooled connections: more would only queue for a connection
             # (and the GIL) inside the driver instead of here.
             self._hops = anyio.CapacityLimiter(HOPS)
-        return await bounded(
-            partial(self.transact, work, one_statement=one_statement),
-            timeout=timeout,
-            limiter=self._hops,
-        )
+        return await bounded(partial(self.transact, work), timeout=timeout, limiter=self._hops)
 
-    def _batched(self, work: Callable[[Direct], T]) -> asyncio.Future[T]:
+    async def _on_postgresql(self, work: Work[T], one_statement: bool) -> T:
+        if self._async_pool is None:
+            from dialtone.server.pg_async import AsyncPool
+
+            conninfo = dbapi.postgresql_conninfo(self.url)
+            from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+            given = conninfo_to_dict(conninfo)
+            bounds = _postgresql_bounds(
+                "connect_timeout" in given, str(given.get("options", "")), self.bounded
+            )
+            self._async_pool = AsyncPool(
+                make_conninfo(conninfo, **bounds),
+                size=HOPS,
+                wait_timeout=POOL_TIMEOUT,
+                ping_after_idle=PING_AFTER_IDLE,
+                ping_timeout=PING_TIMEOUT,
+                checkout_deadline=CHECKOUT_DEADLINE,
+                on_cut=_log_cut,
+            )
+        async with self._async_pool.connection() as raw:
+            direct = dbapi.AsyncDirect(raw)
+            if one_statement:
+                return await work(direct)
+            async with raw.transaction():
+                return await work(direct)
+
+    def _batched(self, work: Work[T]) -> asyncio.Future[T]:
         """Group commit: the work of every request that reaches this point in one turn of
         the event loop runs in one transaction, right after that turn; each request's
         future is resolved once it is committed. A commit writes each page it touched to the
@@ -500,15 +526,13 @@ class Database:
         if not queue:
             return
         try:
-            results = self.transact(
-                lambda direct: [work(direct) for work, _future in queue], self._loop_engine
-            )
+            results = self._on_loop([work for work, _future in queue])
         except Exception as failure:
-            if len(queue) > 1 and not _is_busy(failure):
+            if len(queue) > 1 and not is_busy(failure):
                 # One request's own fault must not fail the others: each alone, then.
                 for work, future in queue:
                     try:
-                        result = self.transact(work, self._loop_engine)
+                        (result,) = self._on_loop([work])
                     except Exception as alone:
                         _settle(future, exception=alone)
                     else:
@@ -522,12 +546,42 @@ class Database:
             _settle(future, result)
         self._checkpoints.due()
 
+    def _on_loop(self, works: list[Work]) -> list:
+        """SQLite: `works` in one transaction on the loop's own connection."""
+        with self._reporting(quiet_busy=True):
+            self.check()
+            if self._loop_connection is None:
+                # Autocommit mode (isolation_level None): BEGIN and COMMIT are ours.
+                connection = sqlite3.connect(
+                    self.sqlite_file.path,  # type: ignore[union-attr]
+                    timeout=LOOP_BUSY_TIMEOUT,
+                    isolation_level=None,
+                    check_same_thread=False,
+                )
+                _sqlite_pragmas(connection, wal=True)
+                connection.execute("PRAGMA wal_autocheckpoint=0")
+                self.sqlite_file.record()  # type: ignore[union-attr]
+                self._loop_connection = connection
+            connection = self._loop_connection
+            direct = dbapi.Direct(connection, "sqlite")
+            connection.execute("BEGIN")
+            try:
+                results = [drive(work(direct)) for work in works]
+                connection.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    connection.execute("ROLLBACK")
+                raise
+            return results
+
     def _checkpoint(self) -> None:
         """Copy the WAL's pages into the database file, without waiting for any reader or
-        writer (PASSIVE); runs in the checkpoint thread."""
+        writer (PASSIVE); runs in the checkpoint thread, on a connection of its own."""
         self.check()
-        with self.engine.connect() as connection:
-            connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+        with contextlib.closing(
+            sqlite3.connect(self.sqlite_file.path, timeout=STATEMENT_TIMEOUT)  # type: ignore[union-attr]
+        ) as connection:
+            connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def _report(self, state: str | None, detail: str) -> None:
         """One log line when the database becomes unavailable and one when it is back."""
@@ -592,66 +646,13 @@ class Database:
 
     def dispose(self) -> None:
         self._checkpoints.stop()
-        self.engine.dispose()
-        if self._loop_engine is not None:
-            self._loop_engine.dispose()
-
-
-class Statement:
-    """A Core statement compiled once per dialect and set of parameters, then run straight on
-    the DB-API cursor. For a webhook's few statements: SQLAlchemy's per-execution work (about
-    25 µs a statement, 40 µs a transaction, measured) is several times SQLite's own."""
-
-    def __init__(self, statement: Any) -> None:
-        self.statement = statement
-        self._compiled: dict[tuple[str, tuple[str, ...]], tuple[str, list, bool]] = {}
-
-    def prepare(self, dialect: Any, keys: tuple[str, ...]) -> tuple[str, list, bool]:
-        """The SQL, the parameters in order with their types' bind processors, and whether
-        the driver takes them by position."""
-        found = self._compiled.get((dialect.name, keys))
-        if found is None:
-            compiled = self.statement.compile(dialect=dialect, column_keys=list(keys))
-            names = list(compiled.positiontup) if compiled.positional else list(compiled.binds)
-            binds = [
-                (name, compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect))
-                for name in names
-            ]
-            found = self._compiled[(dialect.name, keys)] = (
-                compiled.string,
-                binds,
-                compiled.positional,
-            )
-        return found
-
-
-class Direct:
-    """A pooled DB-API connection in one transaction (see `Database.transact`); driver errors
-    surface as SQLAlchemy's (OperationalError, IntegrityError …), as from a Session."""
-
-    def __init__(self, raw: Any, dialect: Any) -> None:
-        self.raw = raw
-        self.dialect = dialect
-
-    def execute(self, statement: Statement, params: dict[str, Any]) -> Any:
-        """Run it; the DB-API cursor (fetchone, fetchall)."""
-        sql, binds, positional = statement.prepare(self.dialect, tuple(params))
-        values: Any
-        if positional:
-            values = tuple(p(params[n]) if p else params[n] for n, p in binds)
-        else:
-            values = {n: p(params[n]) if p else params[n] for n, p in binds}
-        cursor = self.raw.cursor()
-        self.call(cursor.execute, sql, values)
-        return cursor
-
-    def call(self, method: Callable[..., T], *args: object) -> T:
-        try:
-            return method(*args)
-        except self.dialect.loaded_dbapi.Error as failure:
-            raise exc.DBAPIError.instance(
-                None, None, failure, self.dialect.loaded_dbapi.Error
-            ) from failure
+        if self._engine is not None:
+            self._engine.dispose()
+        if self._loop_connection is not None:
+            self._loop_connection.close()
+            self._loop_connection = None
+        if self._async_pool is not None:
+            self._async_pool.close()
 
 
 def describe(failure: BaseException) -> str:

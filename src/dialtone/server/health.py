@@ -13,7 +13,6 @@ import time
 from dataclasses import dataclass, field
 
 import anyio
-from sqlalchemy import text
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
@@ -35,8 +34,8 @@ class _Probe:
 def probe(db: Database) -> tuple[int, dict]:
     """The status code and body /healthz answers (blocking: run it in a thread)."""
     try:
-        with db.session() as session:
-            session.execute(text("SELECT 1"))
+        with db.connection() as connection:
+            connection.exec_driver_sql("SELECT 1")
     except DatabaseUnavailable as failure:
         return 503, {"status": "unavailable", "database": failure.state, "reason": failure.reason}
     except Exception as failure:  # the database's fault whatever the kind: never a 500

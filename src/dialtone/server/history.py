@@ -12,7 +12,6 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from dialtone import phone
-from dialtone.server.call_routing import note_call
 from dialtone.server.db import Database
 from dialtone.server.models import Call, CallEvent, Line, utcnow
 
@@ -174,12 +173,6 @@ class CallHistory:
                 if attempt:
                     raise
         return False
-
-    def note(self, call_sid: str, line_number: str, from_: str, to: str, direction: str) -> None:
-        """`note_call` in a transaction of its own."""
-        self.db.transact(
-            lambda direct: note_call(direct, call_sid, line_number, from_, to, direction)
-        )
 
     @staticmethod
     def _line_of(session: Session, params: Mapping[str, str]) -> str | None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from functools import lru_cache, partial
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
@@ -31,7 +31,8 @@ from dialtone.server.call_routing import (
     note_call,
     route_incoming,
 )
-from dialtone.server.db import Direct, bounded
+from dialtone.server.db import bounded
+from dialtone.server.dbapi import Connection
 from dialtone.server.signature import public_base_url, public_request_url
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ MAX_BODY = 64 * 1024
 Params = ImmutableMultiDict
 # A TwiML webhook's work, on the request's own database connection in one transaction
 # (Database.run): the lookups and the history row, committed before the answer is sent.
-Handler = Callable[["Services", Params, Direct], tuple[str, dict]]
+Handler = Callable[["Services", Params, Connection], Awaitable[tuple[str, dict]]]
 
 # The called number of an incoming call is one of a few lines: parse each spelling once.
 _e164 = lru_cache(maxsize=4096)(phone.to_e164)
@@ -150,8 +151,8 @@ def twilio_webhook(
     return endpoint
 
 
-def _note(connection: Direct, params: Params, line_number: str, to: str) -> None:
-    note_call(
+async def _note(connection: Connection, params: Params, line_number: str, to: str) -> None:
+    await note_call(
         connection,
         params.get("CallSid", ""),
         line_number,
@@ -165,7 +166,9 @@ def _refused(exc: Refusal, **fields: object) -> tuple[str, dict]:
     return twiml.refuse(exc.spoken), {"outcome": "refused", "reason": exc.reason, **fields}
 
 
-def call_incoming(services: Services, params: Params, connection: Direct) -> tuple[str, dict]:
+async def call_incoming(
+    services: Services, params: Params, connection: Connection
+) -> tuple[str, dict]:
     """A phone called one of our numbers: ring the browser phone of that line."""
     called = params.get("To") or params.get("Called") or ""
     try:
@@ -173,7 +176,7 @@ def call_incoming(services: Services, params: Params, connection: Direct) -> tup
     except phone.InvalidNumber:
         line = None
     else:
-        line = route_incoming(
+        line = await route_incoming(
             connection,
             e164,
             params.get("CallSid", ""),
@@ -195,14 +198,14 @@ def call_incoming(services: Services, params: Params, connection: Direct) -> tup
     }
 
 
-def _caller_line(connection: Direct, params: Params) -> LineAddress:
+async def _caller_line(connection: Connection, params: Params) -> LineAddress:
     sender = params.get("From", "")
     if not sender.startswith("client:"):
         raise Refusal(
             "caller is not a client",
             "This application places calls only for registered phones. Goodbye.",
         )
-    line = line_by_client_name(connection, sender.removeprefix("client:"))
+    line = await line_by_client_name(connection, sender.removeprefix("client:"))
     if line is None:
         raise Refusal("client not registered", "Your phone is not registered. Goodbye.")
     return line
@@ -223,10 +226,12 @@ def _check_caller_id(line: LineAddress, claimed: str, region: str | None) -> Non
         )
 
 
-def call_outgoing(services: Services, params: Params, connection: Direct) -> tuple[str, dict]:
+async def call_outgoing(
+    services: Services, params: Params, connection: Connection
+) -> tuple[str, dict]:
     """A browser phone dialled out through the TwiML App: route it from the line's own number."""
     try:
-        line = _caller_line(connection, params)
+        line = await _caller_line(connection, params)
         region = phone.region_of(line.phone_number) or services.settings.default_region
         _check_caller_id(line, params.get("callerPhoneNumber", ""), region)
         dialled = params.get("callOutgoingPhoneNumber") or params.get("To") or ""
@@ -242,10 +247,10 @@ def call_outgoing(services: Services, params: Params, connection: Direct) -> tup
         destination = phone.format_e164(number)
         if destination == line.phone_number:
             raise Refusal("destination is the line itself", "A phone cannot call itself. Goodbye.")
-        other = line_by_number(connection, destination)
+        other = await line_by_number(connection, destination)
         if other is not None:
             # Another of our lines: ring its browser directly, no phone network involved.
-            _note(connection, params, line.phone_number, destination)
+            await _note(connection, params, line.phone_number, destination)
             return twiml.dial_client(other.client_name, caller_id=line.phone_number), {
                 "outcome": "dial_client",
                 "from": line.phone_number,
@@ -265,7 +270,7 @@ def call_outgoing(services: Services, params: Params, connection: Direct) -> tup
             )
     except Refusal as exc:
         return _refused(exc, client=params.get("From", "")[:300])
-    _note(connection, params, line.phone_number, destination)
+    await _note(connection, params, line.phone_number, destination)
     return twiml.dial_number(destination, caller_id=line.phone_number), {
         "outcome": "dial_number",
         "from": line.phone_number,
