@@ -41,14 +41,25 @@ _NOTE = Statement(
     f"%(to)s, %(direction)s, 'ringing', -1, %(now)s, %(now)s) {_ON_CONFLICT}"
 )
 # PostgreSQL: the line of a called number and its call noted, in one statement (one round
-# trip). The CTE's insert happens whether or not the outer SELECT reads it.
+# trip). The CTE's insert happens whether or not the outer SELECT reads it. Batched: the
+# same for many calls at once, their values in arrays; one row per call (the last of a
+# redelivered CallSid) is written, as ON CONFLICT cannot update a row twice in one statement.
 _INCOMING_POSTGRESQL = Statement(
     "WITH line AS (SELECT phone_number, client_name FROM lines "
     "WHERE phone_number = %(number)s), "
     f"noted AS (INSERT INTO calls ({_CALL_COLUMNS}) "
     "SELECT %(call_sid)s, phone_number, %(from)s, phone_number, %(direction)s, 'ringing', -1, "
     f"%(now)s, %(now)s FROM line {_ON_CONFLICT}) "
-    "SELECT phone_number, client_name FROM line"
+    "SELECT phone_number, client_name FROM line",
+    batched="WITH given AS (SELECT * FROM unnest(%(number)s::text[], %(call_sid)s::text[], "
+    "%(from)s::text[], %(direction)s::text[], %(now)s::timestamptz[]) "
+    'WITH ORDINALITY AS given(number, call_sid, "from", direction, at, n)), '
+    "line AS (SELECT given.*, lines.client_name FROM given "
+    "JOIN lines ON lines.phone_number = given.number), "
+    f"noted AS (INSERT INTO calls ({_CALL_COLUMNS}) "
+    "SELECT DISTINCT ON (call_sid) call_sid, number, \"from\", number, direction, 'ringing', -1, "
+    f"at, at FROM line ORDER BY call_sid, n DESC {_ON_CONFLICT}) "
+    "SELECT n, number, client_name FROM line",
 )
 
 

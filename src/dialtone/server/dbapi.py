@@ -27,11 +27,16 @@ _PARAMETER = re.compile(r"%\((\w+)\)s")
 
 
 class Statement:
-    """One SQL text, written in psycopg's `%(name)s` style; SQLite's `:name` made from it."""
+    """One SQL text, written in psycopg's `%(name)s` style; SQLite's `:name` made from it.
 
-    def __init__(self, sql: str) -> None:
+    `batched` (PostgreSQL, optional): the same statement for many requests at once (see
+    `pg_async.Batches`): each parameter an array holding every request's value, and each
+    result row led by `n`, the 1-based position of the request it answers."""
+
+    def __init__(self, sql: str, batched: str | None = None) -> None:
         self.postgresql = sql
         self.sqlite = _PARAMETER.sub(r":\1", sql)
+        self.batched = batched
 
     def sql(self, dialect: str) -> str:
         return self.postgresql if dialect == "postgresql" else self.sqlite
@@ -52,7 +57,7 @@ def timestamp(dialect: str, when: datetime) -> object:
     microseconds always), or the datetime itself for PostgreSQL's timestamptz."""
     if dialect == "postgresql":
         return when
-    return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return when.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 class Direct:

@@ -139,3 +139,81 @@ class AsyncPool:
         for connection, _answered_at in idle:
             with suppress(Exception):
                 connection.pgconn.finish()
+
+
+class Batches:
+    """A connection for single-statement work (`dbapi.Connection`) that sends the
+    statements of one turn of the event loop together: those with a batched form
+    (`Statement.batched`) as one statement for all the requests, one round trip and one
+    transaction, like SQLite's group commit; the others one by one. A batch that fails
+    is retried one request at a time, so one request's fault fails only that request."""
+
+    dialect = "postgresql"
+
+    def __init__(self, pool: AsyncPool) -> None:
+        self.pool = pool
+        self._queue: list[tuple[Any, dict[str, Any], asyncio.Future]] = []
+        self._tasks: set[asyncio.Task] = set()
+
+    async def fetchone(self, statement: Any, params: dict[str, Any]) -> tuple | None:
+        if statement.batched is None:
+            return await self._alone(statement, params)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future = loop.create_future()
+        if not self._queue:
+            loop.call_soon(self._flush)
+        self._queue.append((statement, params, future))
+        return await future
+
+    async def execute(self, statement: Any, params: dict[str, Any]) -> None:
+        await self._alone(statement, params, fetch=False)
+
+    async def _alone(
+        self, statement: Any, params: dict[str, Any], fetch: bool = True
+    ) -> tuple | None:
+        async with self.pool.connection() as connection:
+            cursor = await connection.execute(statement.postgresql, params)
+            return await cursor.fetchone() if fetch else None
+
+    def _flush(self) -> None:
+        queue, self._queue = self._queue, []
+        groups: dict[int, list[tuple[dict[str, Any], asyncio.Future]]] = {}
+        statements = {}
+        for statement, params, future in queue:
+            if not future.cancelled():
+                groups.setdefault(id(statement), []).append((params, future))
+                statements[id(statement)] = statement
+        for key, group in groups.items():
+            task = asyncio.ensure_future(self._send(statements[key], group))
+            self._tasks.add(task)  # held until done (the loop keeps only weak references)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _send(
+        self, statement: Any, group: list[tuple[dict[str, Any], asyncio.Future]]
+    ) -> None:
+        if len(group) > 1:
+            arrays = {name: [params[name] for params, _ in group] for name in group[0][0]}
+            try:
+                async with self.pool.connection() as connection:
+                    cursor = await connection.execute(statement.batched, arrays)
+                    rows = await cursor.fetchall()
+            except Exception:
+                pass  # each alone, below: one request's fault must not fail the others
+            else:
+                answers = {row[0]: tuple(row[1:]) for row in rows}
+                for n, (_params, future) in enumerate(group, start=1):
+                    _settle(future, answers.get(n))
+                return
+        await asyncio.gather(*(self._one(statement, params, future) for params, future in group))
+
+    async def _one(self, statement: Any, params: dict[str, Any], future: asyncio.Future) -> None:
+        try:
+            _settle(future, await self._alone(statement, params))
+        except Exception as failure:
+            if not future.done():
+                future.set_exception(failure)
+
+
+def _settle(future: asyncio.Future, result: object) -> None:
+    if not future.done():  # its request gave up meanwhile
+        future.set_result(result)
