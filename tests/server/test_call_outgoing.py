@@ -26,12 +26,17 @@ SEED_PARAMS = {
 }
 
 
+# An outgoing call answers the browser only when the callee picks up, so the phone can show
+# Ringing… until then: "answerOnBridge: the inbound leg keeps ringing until the callee answers".
+OUTGOING_DIAL = {"timeout": "60", "answerOnBridge": "true"}
+
+
 def _dial(number, caller_id=SEED_NUMBER):
     return (
         "Response",
         {},
         "",
-        (("Dial", {"timeout": "60", "callerId": caller_id}, "", (("Number", {}, number, ()),)),),
+        ((("Dial", {**OUTGOING_DIAL, "callerId": caller_id}, "", (("Number", {}, number, ()),))),),
     )
 
 
@@ -117,7 +122,7 @@ def test_dialling_another_line_rings_its_client(server, registry):
         (
             (
                 "Dial",
-                {"timeout": "60", "callerId": SEED_NUMBER},
+                {**OUTGOING_DIAL, "callerId": SEED_NUMBER},
                 "",
                 (("Client", {}, "DeviceId_0002", ()),),
             ),

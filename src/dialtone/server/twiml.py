@@ -16,9 +16,12 @@ APOLOGY = "We are sorry, this call cannot be completed right now. Please try aga
 
 @lru_cache(maxsize=4096)
 def dial_client(client_name: str, caller_id: str | None = None) -> str:
-    """Ring a browser phone: the seed's `<Dial timeout="60"><Client>…</Client></Dial>`."""
+    """Ring a browser phone: the seed's `<Dial timeout="60"><Client>…</Client></Dial>`.
+    With `caller_id` (a line calling another line) it is an outgoing call: see `dial_number`."""
     response = VoiceResponse()
-    dial = Dial(timeout=DIAL_TIMEOUT, caller_id=caller_id)
+    dial = Dial(
+        timeout=DIAL_TIMEOUT, caller_id=caller_id, answer_on_bridge=True if caller_id else None
+    )
     dial.client(client_name)
     response.append(dial)
     return response.to_xml()
@@ -26,9 +29,11 @@ def dial_client(client_name: str, caller_id: str | None = None) -> str:
 
 @lru_cache(maxsize=4096)
 def dial_number(number: str, caller_id: str) -> str:
-    """Ring an external phone from a line's own number."""
+    """Ring an external phone from a line's own number. answerOnBridge: the calling browser's
+    call is answered only when the callee picks up ("the inbound leg keeps ringing until the
+    callee answers"), so the phone shows Ringing… until then and starts its timer on answer."""
     response = VoiceResponse()
-    dial = Dial(timeout=DIAL_TIMEOUT, caller_id=caller_id)
+    dial = Dial(timeout=DIAL_TIMEOUT, caller_id=caller_id, answer_on_bridge=True)
     dial.number(number)
     response.append(dial)
     return response.to_xml()
