@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from dialtone.emulator.media import audio
+from dialtone.emulator.media import audio, g711, rtc
 from dialtone.emulator.media.leg_audio import LegAudio
 from dialtone.emulator.media.rtc import NoMediaAddress, RtcLeg, clean_remote_sdp
 
@@ -137,3 +137,77 @@ def test_two_peers_carry_audio_both_ways(media_address, hide):
 
 def test_opus_is_resampled_to_the_internal_format(media_address):
     asyncio.run(_call(media_address, "none", codecs=("audio/opus",)))
+
+
+async def _hops(address: str, codec: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """A one-second call with `codec` both ways, counting frames handed to an executor thread
+    (aiortc encodes raw frames there), frames resampled from a decoded track (what aiortc's
+    decoding thread produced) and payloads decoded by table on the loop."""
+    counts = {"executor": 0, "resampled": 0, "g711_decoded": 0}
+    loop = asyncio.get_running_loop()
+    run_in_executor = loop.run_in_executor
+
+    def counting_executor(*args):
+        counts["executor"] += 1
+        return run_in_executor(*args)
+
+    class CountingResampler(rtc.Resampler):
+        def convert(self, frame):
+            counts["resampled"] += 1
+            return super().convert(frame)
+
+    def counting_decode(payload, name):
+        counts["g711_decoded"] += 1
+        return decode(payload, name)
+
+    decode = g711.decode
+    monkeypatch.setattr(loop, "run_in_executor", counting_executor)
+    monkeypatch.setattr(rtc, "Resampler", CountingResampler)
+    monkeypatch.setattr(g711, "decode", counting_decode)
+    server = RtcLeg(LegAudio("server"), address, codecs=(codec,))
+    client = RtcLeg(LegAudio("client"), address, codecs=(codec,))
+    try:
+        await server.accept_answer(await client.accept_offer(await server.create_offer()))
+        assert await server.wait_connected(5) and await client.wait_connected(5)
+        await asyncio.sleep(1)
+        assert server.track.codec == client.track.codec == codec.split("/")[1]
+        for stats in (await server.stats(), await client.stats()):
+            assert stats.packets_received > 20 and stats.frames_received > 20
+    finally:
+        await asyncio.gather(server.close(), client.close())
+    return counts
+
+
+def test_g711_is_encoded_and_decoded_on_the_loop_without_thread_hops(media_address, monkeypatch):
+    counts = asyncio.run(_hops(media_address, "audio/PCMU", monkeypatch))
+    assert counts["executor"] == 0
+    assert counts["resampled"] == 0
+    assert counts["g711_decoded"] > 40  # both legs' inbound frames
+
+
+def test_opus_still_goes_through_aiortcs_codec_threads(media_address, monkeypatch):
+    # The counters above do see thread hops when there are some.
+    counts = asyncio.run(_hops(media_address, "audio/opus", monkeypatch))
+    assert counts["executor"] > 40 and counts["resampled"] > 40
+    assert counts["g711_decoded"] == 0
+
+
+def test_inbound_time_runs_on_as_silence_when_the_peer_stops_sending(media_address):
+    async def scenario() -> None:
+        server_audio = LegAudio("server")
+        server = RtcLeg(server_audio, media_address)
+        client = RtcLeg(LegAudio("client"), media_address)
+        try:
+            await server.accept_answer(await client.accept_offer(await server.create_offer()))
+            assert await server.wait_connected(5)
+            await client.close()  # no more audio from the far end
+            await asyncio.sleep(0.2)
+            before = server_audio.frames_in
+            await asyncio.sleep(1)
+            # 50 frames a second of time, as silence (generous bounds: a busy machine).
+            assert 20 <= server_audio.frames_in - before <= 80
+            assert audio.rms(server_audio.recent_inbound(0.5)) == 0.0
+        finally:
+            await asyncio.gather(server.close(), client.close())
+
+    asyncio.run(scenario())

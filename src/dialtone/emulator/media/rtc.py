@@ -31,9 +31,11 @@ from aiortc import (
 from aiortc import sdp as aiortc_sdp
 from aiortc.mediastreams import MediaStreamError
 from av.audio.frame import AudioFrame
+from av.packet import Packet
 
+from dialtone.emulator.media import g711
 from dialtone.emulator.media.addresses import first_non_loopback_ipv4
-from dialtone.emulator.media.audio import FRAME_SAMPLES, RATE, Resampler, silence
+from dialtone.emulator.media.audio import FRAME_SAMPLES, RATE, SILENT_FRAME, Resampler, silence
 from dialtone.emulator.media.leg_audio import LegAudio
 from dialtone.emulator.media.pacer import Pacer
 
@@ -81,7 +83,11 @@ def clean_remote_sdp(sdp: str) -> str:
 
 
 class LegAudioTrack(MediaStreamTrack):
-    """The audio sent to the browser: one `LegAudio` outbound frame every 20 ms, real time."""
+    """The audio sent to the browser: one `LegAudio` outbound frame every 20 ms, real time.
+
+    With G.711 negotiated (`codec`), frames leave already encoded, as packets: aiortc then only
+    packs them, where a raw frame would be encoded on an executor thread (a thread hop per
+    frame) and measured for its audio level in Python. Other codecs get raw frames."""
 
     kind = "audio"
 
@@ -91,21 +97,70 @@ class LegAudioTrack(MediaStreamTrack):
         self._pacer = Pacer()
         self._pts = 0
         self.frames_sent = 0
+        self.codec: str | None = None  # the codec the sender sends with, once negotiated
+        self._silent_payload: tuple[str, bytes] | None = None
 
-    async def recv(self) -> AudioFrame:
+    async def recv(self) -> AudioFrame | Packet:
         if self.readyState != "live":
             raise MediaStreamError
         ticks = await self._pacer.tick()
         # After a skipped lag, timestamps jump with real time so the receiver sees a gap.
         self._pts += (ticks - 1) * FRAME_SAMPLES
-        frame = AudioFrame(format="s16", layout="mono", samples=FRAME_SAMPLES)
-        frame.planes[0].update(self._audio.next_outbound_frame())
-        frame.sample_rate = RATE
-        frame.time_base = TIME_BASE
-        frame.pts = self._pts
+        pcm = self._audio.next_outbound_frame()
+        data: AudioFrame | Packet
+        if g711.supported(self.codec):
+            data = Packet(self._encode(pcm, str(self.codec)))
+        else:
+            data = AudioFrame(format="s16", layout="mono", samples=FRAME_SAMPLES)
+            data.planes[0].update(pcm)
+            data.sample_rate = RATE
+        data.time_base = TIME_BASE
+        data.pts = self._pts
         self._pts += FRAME_SAMPLES
         self.frames_sent += 1
-        return frame
+        return data
+
+    def _encode(self, pcm: bytes, codec: str) -> bytes:
+        if pcm is not SILENT_FRAME and pcm != SILENT_FRAME:
+            return g711.encode(pcm, codec)
+        # Most frames of most calls are silence: encoded once per leg.
+        if self._silent_payload is None or self._silent_payload[0] != codec:
+            self._silent_payload = (codec, g711.encode(SILENT_FRAME, codec))
+        return self._silent_payload[1]
+
+
+class _LoopDecoder:
+    """Stands in for an aiortc receiver's decoder queue (aiortc 1.16.0). aiortc hands every
+    encoded frame to a decoding thread of the receiver's own and back to the loop, two thread
+    hops per 20 ms frame per leg; G.711 frames are decoded here instead, on the loop, and go
+    straight to `deliver`. Anything else (Opus, the stop signal) still goes to the thread,
+    which reads the original queue through `get()`."""
+
+    def __init__(self, queue: Any, deliver: Callable[[bytes], None]) -> None:
+        self._queue = queue
+        self._deliver = deliver
+
+    def put(self, item: Any) -> None:
+        if item is not None:
+            codec, encoded = item
+            if g711.supported(codec.name):
+                self._deliver(g711.decode(encoded.data, codec.name))
+                return
+        self._queue.put(item)
+
+    def get(self, *args: Any, **kwargs: Any) -> Any:
+        return self._queue.get(*args, **kwargs)
+
+
+_DECODER_QUEUE = "_RTCRtpReceiver__decoder_queue"
+
+
+def _decode_on_loop(receiver: Any, deliver: Callable[[bytes], None]) -> None:
+    """Decode `receiver`'s G.711 on the loop (`_LoopDecoder`); must run before it starts."""
+    queue = getattr(receiver, _DECODER_QUEUE, None)
+    if queue is None:
+        raise RuntimeError("aiortc internals changed: no receiver decoder queue to replace")
+    setattr(receiver, _DECODER_QUEUE, _LoopDecoder(queue, deliver))
 
 
 def _usable(address: str) -> bool:
@@ -209,7 +264,10 @@ class RtcLeg:
         self.track = LegAudioTrack(audio)
         self._transceiver = self.pc.addTransceiver(self.track, direction="sendrecv")
         self._transceiver.setCodecPreferences(preferences)
+        _decode_on_loop(self._transceiver.receiver, self._deliver)
         self._consumer: asyncio.Task[None] | None = None
+        self._gaps: asyncio.Task[None] | None = None
+        self._last_inbound = 0.0
         self._frames_received = 0
         self._answer_sdp: str | None = None
         self._settled = asyncio.Event()
@@ -228,6 +286,7 @@ class RtcLeg:
         await self.pc.setRemoteDescription(
             RTCSessionDescription(sdp=clean_remote_sdp(offer_sdp), type="offer")
         )
+        self.track.codec = self._sending_codec()
         _restrict_host_candidates(self._transceiver, self.address)
         await self.pc.setLocalDescription(await self.pc.createAnswer())
         self._answer_sdp = self.pc.localDescription.sdp
@@ -244,7 +303,13 @@ class RtcLeg:
         """The browser's answer to `create_offer()`."""
         cleaned = clean_remote_sdp(answer_sdp)
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=cleaned, type="answer"))
+        self.track.codec = self._sending_codec()
         self._answer_sdp = cleaned
+
+    def _sending_codec(self) -> str | None:
+        """The codec the sender will use: aiortc sends with the first negotiated one."""
+        codecs = getattr(self._transceiver, "_codecs", None)
+        return codecs[0].name if codecs else None
 
     async def wait_connected(self, timeout: float) -> bool:
         """True once media is connected; False if it failed, closed or took over `timeout`."""
@@ -256,21 +321,35 @@ class RtcLeg:
 
     def _on_track(self, track: MediaStreamTrack) -> None:
         if track.kind == "audio" and self._consumer is None:
+            self._last_inbound = asyncio.get_running_loop().time()
             self._consumer = asyncio.create_task(self._consume(track), name="rtc inbound audio")
+            self._gaps = asyncio.create_task(self._fill_gaps(), name="rtc inbound gaps")
+
+    def _deliver(self, pcm: bytes) -> None:
+        """Inbound audio, decoded: from the track (Opus) or straight from the receiver (G.711,
+        `_LoopDecoder`)."""
+        self._frames_received += 1
+        self._last_inbound = asyncio.get_running_loop().time()
+        self.audio.push_inbound(pcm)
 
     async def _consume(self, track: MediaStreamTrack) -> None:
+        """Frames aiortc decoded on its thread (G.711 never reaches the track)."""
         resampler = Resampler()
         while True:
             try:
-                frame = await asyncio.wait_for(track.recv(), INBOUND_GAP_SECONDS)
-            except TimeoutError:
-                self.audio.push_inbound(silence(INBOUND_GAP_SECONDS))
-                continue
+                frame = await track.recv()
             except MediaStreamError:
                 return
-            self._frames_received += 1
-            frame.pts = None  # the resampler needs no timestamps; gaps are filled above
-            self.audio.push_inbound(resampler.convert(frame))
+            frame.pts = None  # the resampler needs no timestamps; gaps are filled apart
+            self._deliver(resampler.convert(frame))
+
+    async def _fill_gaps(self) -> None:
+        """Every INBOUND_GAP_SECONDS without inbound audio counts as that much silence."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(INBOUND_GAP_SECONDS)
+            if loop.time() - self._last_inbound >= INBOUND_GAP_SECONDS:
+                self.audio.push_inbound(silence(INBOUND_GAP_SECONDS))
 
     def _on_connection_state(self) -> None:
         state = self.pc.connectionState
@@ -308,7 +387,8 @@ class RtcLeg:
             _Collector.leg_closed()
         await self.pc.close()
         self.track.stop()
-        if self._consumer is not None:
-            self._consumer.cancel()
-            await asyncio.gather(self._consumer, return_exceptions=True)
+        tasks = [task for task in (self._consumer, self._gaps) if task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         self._settled.set()
