@@ -157,3 +157,36 @@ def test_sqlite_requests_of_one_loop_turn_share_one_commit(db, monkeypatch):
 
     anyio.run(all_good)
     assert len(transactions) == 1 and [_count(db, sid) for sid in more] == [1] * 10
+
+
+def _wal_frames_after_steady_writes(path, commits=2000):
+    db = Database(f"sqlite:///{path}")
+    try:
+        db.upgrade()
+
+        async def main():
+            for i in range(commits):
+                await db.run(_note("CA" + uuid.uuid4().hex))
+                if i % 50 == 0:
+                    await anyio.sleep(0.001)  # the checkpoint thread gets its turns
+
+        anyio.run(main)
+        with sqlite3.connect(path) as reader:
+            # The frames in the WAL now: all written since it last started over.
+            _busy, frames, _copied = reader.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        return frames
+    finally:
+        db.dispose()
+
+
+def test_the_wal_starts_over_under_steady_writes(tmp_path, monkeypatch):
+    """A passive checkpoint never catches up with a writer that never pauses, and SQLite
+    starts the WAL over only once one has: it would grow with every write. Past
+    WAL_SIZE_LIMIT the loop's writer restarts it between two transactions."""
+    monkeypatch.setattr(db_module, "CHECKPOINT_INTERVAL", 0.01)
+    monkeypatch.setattr(db_module, "WAL_SIZE_LIMIT", 1 << 40)  # never: as SQLite alone
+    unbounded = _wal_frames_after_steady_writes(tmp_path / "unbounded.db")
+    monkeypatch.setattr(db_module, "WAL_SIZE_LIMIT", 64 * 1024)
+    bounded = _wal_frames_after_steady_writes(tmp_path / "bounded.db")
+    assert unbounded > 2000  # every commit's pages, never started over
+    assert bounded < unbounded / 4

@@ -74,6 +74,7 @@ LOOP_CONTENDED_FOR = 1.0
 # every 1,000 pages, with an fsync of the database file: a stall of the whole loop). A thread
 # does it instead, this often while there are writes.
 CHECKPOINT_INTERVAL = 1.0
+WAL_SIZE_LIMIT = 256 * 1024 * 1024  # bytes; past it a checkpoint empties the WAL (`_checkpoint`)
 HOPS = 4  # threads running requests' database work at once (SQLAlchemy's pool_size)
 
 T = TypeVar("T")
@@ -322,6 +323,8 @@ class Database:
         self._queue: list[tuple[Work, asyncio.Future]] = []
         self._checkpoints = _Checkpoints(self._checkpoint)
         self._checkpoint_connection: sqlite3.Connection | None = None
+        self._page_bytes: int | None = None
+        self._restart_wal = False  # set by the checkpoint thread, done by the loop
         self._unbounded = threading.local()
         # Set by `defer_upgrade`: sessions first bring the schema to the newest migration.
         self._upgrade_pending = False
@@ -575,6 +578,16 @@ class Database:
                 with contextlib.suppress(sqlite3.Error):
                     connection.execute("ROLLBACK")
                 raise
+            if self._restart_wal:
+                # Copies the few frames the checkpoint thread has not (it did the rest) and
+                # starts the WAL over: a pause of the loop for one fsync, once per
+                # WAL_SIZE_LIMIT of writes. Busy (a reader, the checkpoint thread): tried
+                # again after the next transaction.
+                with contextlib.suppress(sqlite3.Error):
+                    ((busy, _frames, _copied),) = connection.execute(
+                        "PRAGMA wal_checkpoint(RESTART)"
+                    )
+                    self._restart_wal = bool(busy)
             return results
 
     def _checkpoint(self) -> None:
@@ -587,7 +600,18 @@ class Database:
                 timeout=STATEMENT_TIMEOUT,
                 check_same_thread=False,  # closed by `dispose`
             )
-        self._checkpoint_connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        connection = self._checkpoint_connection
+        ((_busy, frames, _copied),) = connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        if frames * self._page_size(connection) > WAL_SIZE_LIMIT:
+            # Under steady writes a passive checkpoint never catches up with the writer, and
+            # the WAL only starts over once one has: it would grow without end. The loop's
+            # writer restarts it itself, between two of its transactions (`_on_loop`).
+            self._restart_wal = True
+
+    def _page_size(self, connection: sqlite3.Connection) -> int:
+        if self._page_bytes is None:
+            (self._page_bytes,) = connection.execute("PRAGMA page_size").fetchone()
+        return self._page_bytes
 
     def _report(self, state: str | None, detail: str) -> None:
         """One log line when the database becomes unavailable and one when it is back."""
