@@ -1,7 +1,6 @@
 """The webhook's own statements (call_routing): lookups and the call's first history row."""
 
 import uuid
-
 from datetime import UTC, datetime
 
 import anyio

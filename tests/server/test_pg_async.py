@@ -60,7 +60,10 @@ def test_concurrent_incoming_calls_share_one_statement(pg, monkeypatch):
         sids = ["CA" + uuid.uuid4().hex for _ in range(30)]
         numbers = [OTHER_NUMBER if i % 5 == 0 else SEED_NUMBER for i in range(30)]
         answers = await asyncio.gather(
-            *(_incoming(pg, n, s, f"+8190{i:08d}") for i, (n, s) in enumerate(zip(numbers, sids)))
+            *(
+                _incoming(pg, n, s, f"+8190{i:08d}")
+                for i, (n, s) in enumerate(zip(numbers, sids, strict=True))
+            )
         )
         return sids, numbers, answers
 
