@@ -106,3 +106,18 @@ def national_digits(number: phonenumbers.PhoneNumber) -> str:
     """The number as dialled inside its country, digits only ("05031234567")."""
     national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
     return "".join(ch for ch in national if ch.isdigit())
+
+
+def display(text: str, region: str | None = None) -> str:
+    """A number as people at home in `region` write it: national format for its own numbers
+    ("090-5987-6543"), international for others ("+1 415-555-0100"); anything that is not
+    a valid number (a `client:` address, a typo) as it is."""
+    try:
+        number = phonenumbers.parse(text, region.upper() if region else None)
+    except NumberParseException:
+        return text
+    if not phonenumbers.is_valid_number(number):
+        return text
+    home = region and phonenumbers.region_code_for_number(number) == region.upper()
+    formats = phonenumbers.PhoneNumberFormat
+    return phonenumbers.format_number(number, formats.NATIONAL if home else formats.INTERNATIONAL)

@@ -93,7 +93,8 @@ def system(tmp_path, request):
 
 
 def _open_phone(browser, system):
-    context = browser.new_context(viewport={"width": 360, "height": 740})  # a narrow phone screen
+    # A narrow phone screen, in English (the page follows the browser's language).
+    context = browser.new_context(viewport={"width": 360, "height": 740}, locale="en-US")
     tab = context.new_page()
     console_errors: list[str] = []
     tab.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
@@ -199,7 +200,8 @@ def _sign_in(phone):
 
 def test_sign_in_call_out_and_hang_up(phone, system):
     _sign_in(phone)
-    assert phone.inner_text("#me") == LINE
+    phone.wait_for_function("document.getElementById('me').textContent === '050-3123-4567'")
+    assert phone.get_attribute("#me .number", "title") == LINE
     assert phone.evaluate("localStorage.getItem('dialtone.line')") == "050-3123-4567"
     assert "password" not in phone.evaluate("JSON.stringify(localStorage)")
     phone.fill("#number", "090-5987-6543")  # pasted as people write it
@@ -215,8 +217,11 @@ def test_sign_in_call_out_and_hang_up(phone, system):
     phone.wait_for_function(
         "document.getElementById('status').textContent === 'Call ended.'", timeout=20000
     )
-    phone.wait_for_selector("#recent li", timeout=20000)
-    assert f"to {PHONE}" in phone.inner_text("#recent")
+    phone.wait_for_selector("#recent li[data-outcome='answered']", timeout=20000)
+    item = phone.locator("#recent li").first
+    assert "090-5987-6543" in item.inner_text()  # the line's national format
+    assert item.locator(".number").get_attribute("title") == PHONE  # E.164 on hover
+    assert "Outgoing" in item.inner_text()
 
 
 def test_answer_an_incoming_call(phone, system):
@@ -232,8 +237,9 @@ def test_answer_an_incoming_call(phone, system):
     phone.wait_for_function(
         "document.getElementById('status').textContent === 'Call ended.'", timeout=20000
     )
-    phone.wait_for_selector("#recent li", timeout=20000)
-    assert f"from {PHONE}" in phone.inner_text("#recent")
+    phone.wait_for_selector("#recent li.incoming.answered", timeout=20000)
+    assert "090-5987-6543" in phone.inner_text("#recent li.incoming")
+    assert "Incoming · Answered" in phone.inner_text("#recent li.incoming")
 
 
 def test_a_wrong_password_is_a_human_sentence(phone, system):
@@ -287,8 +293,8 @@ def test_seed_check_4_2_from_the_dev_console(browser, dev_phone, dev_system):
     dev_phone.wait_for_function(
         "document.getElementById('status').textContent === 'Call ended.'", timeout=20000
     )
-    dev_phone.wait_for_selector("#recent li", timeout=20000)
-    assert f"from {PHONE}" in dev_phone.inner_text("#recent")
+    dev_phone.wait_for_selector("#recent li.incoming", timeout=20000)
+    assert "090-5987-6543" in dev_phone.inner_text("#recent")
     context.close()
     assert errors == []
 
@@ -376,6 +382,8 @@ def test_decline_an_incoming_call(phone, system):
             break
         phone.wait_for_timeout(100)
     assert child and child["status"] == "busy"
+    phone.wait_for_selector("#recent li.incoming.declined", timeout=20000)
+    assert "Incoming · Declined" in phone.inner_text("#recent li.incoming")
 
 
 @pytest.mark.parametrize("system", [12], indirect=True)

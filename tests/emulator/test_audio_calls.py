@@ -90,3 +90,24 @@ def test_dial_bridges_audio_both_ways(realtime, hooks, tmp_path):
     callee_heard = _pcm(realtime.http.get(f"/emulator/calls/{child['sid']}/heard.wav").content)
     assert audio.voiced_seconds(caller_heard) > 1.0  # the callee's tone reached the caller
     assert audio.voiced_seconds(callee_heard) > 1.0  # and the caller's reached the callee
+
+
+def test_a_phone_that_says_hello_greets_whoever_it_reaches(realtime, hooks):
+    """`say` (dialtone dev's external phone): spoken once answered, and by a caller once its
+    call is answered, so a first call proves the audio comes through."""
+    realtime.set_phone("+819011112222", answer_after=0.5, hangup_after=5, say="Hello, I answered.")
+    realtime.set_phone("+819059876543", say="Hello, I am calling you.", say_language="en-GB")
+    realtime.add_number(
+        VoiceUrl=hooks.on("/voice", "<Response><Dial>+819011112222</Dial></Response>")
+    )
+    call = realtime.call_in(from_="+819059876543")
+    realtime.wait_status(call["sid"], timeout=30)
+    (child,) = realtime.children(call["sid"])
+    (callee_spoke,) = realtime.events(child["sid"], "far_end_audio")
+    (caller_spoke,) = realtime.events(call["sid"], "far_end_audio")
+    assert callee_spoke["text"] == "Hello, I answered." and callee_spoke["seconds"] > 0.8
+    assert caller_spoke["text"] == "Hello, I am calling you." and caller_spoke["seconds"] > 0.8
+    caller_heard = _pcm(realtime.http.get(f"/emulator/calls/{call['sid']}/heard.wav").content)
+    callee_heard = _pcm(realtime.http.get(f"/emulator/calls/{child['sid']}/heard.wav").content)
+    assert audio.voiced_seconds(caller_heard) > 0.6  # the callee's hello reached the caller
+    assert audio.voiced_seconds(callee_heard) > 0.6  # and the caller's reached the callee

@@ -139,19 +139,41 @@ def test_a_busy_phone_ends_the_command_with_status_1(numbered, tmp_path):
     assert result.stderr.strip() == "dialtone: error: the call ended busy"
 
 
-def test_an_invalid_number_is_reported_with_twilio_error_21211(numbered, tmp_path):
-    result = subprocess.run(
-        [*COMMAND, "--to", "12", "--from", TWILIO_NUMBER, *_emulator_args(numbered), "--say", "Hi"],
+def _call_to(emulator, tmp_path: Path, to: str, *env_pairs: str) -> subprocess.CompletedProcess:
+    env = _clean_env(tmp_path)
+    env.pop("DIALTONE_DEFAULT_REGION", None)
+    env.update(pair.split("=", 1) for pair in env_pairs)
+    return subprocess.run(
+        [*COMMAND, "--to", to, "--from", TWILIO_NUMBER, *_emulator_args(emulator), "--say", "Hi"],
         cwd=tmp_path,
-        env=_clean_env(tmp_path),
+        env=env,
         capture_output=True,
         text=True,
         timeout=60,
     )
+
+
+def test_an_invalid_number_is_refused_with_the_reason_before_any_request(numbered, tmp_path):
+    result = _call_to(numbered, tmp_path, "12")
     assert result.returncode == 1, result.stdout + result.stderr
     assert result.stdout == ""
-    assert result.stderr.startswith("dialtone: error: Twilio error 21211: "), result.stderr
+    assert result.stderr.startswith("dialtone: error: --to: '12' is not a valid phone number: ")
     assert numbered.switch.calls == {}
+
+
+@pytest.mark.parametrize(
+    ("to", "env"),
+    [
+        ("090-5987-6543", ()),  # national: read in the --from number's country
+        ("090 5987 6543", ("DIALTONE_DEFAULT_REGION=JP",)),
+        ("+81 90-5987-6543", ()),
+        ("+81-90-5987-6543", ("DIALTONE_DEFAULT_REGION=US",)),
+    ],
+)
+def test_to_takes_the_formats_lines_takes(numbered, tmp_path, to, env):
+    result = _call_to(numbered, tmp_path, to, *env)
+    sid = completed_sid(numbered, result)
+    assert numbered.switch.calls[sid].to == EXTERNAL_NUMBER
 
 
 # --------------------------------------------------------------------------------------------

@@ -62,6 +62,10 @@ def test_behaviour_seconds_must_be_finite_sane_numbers(emulator, field, value):
         {"say_audio": 5},
         {"say_audio": "https://x.example/" + "a" * 5000},
         {"say_audio": "ftp://x.example/a.wav"},
+        {"say": 5},
+        {"say": "a" * 5000},
+        {"say_language": "english please"},
+        {"say_language": ["en-US"]},
     ],
 )
 def test_behaviour_fields_of_the_wrong_type_are_refused(emulator, behaviour):
@@ -172,6 +176,8 @@ BEHAVIOUR_FIELDS = [
     "digits",
     "speak_seconds",
     "say_audio",
+    "say",
+    "say_language",
     "other",
 ]
 CALL_FIELDS = ["From", "To", "HangupAfter", "ForwardedFrom", "Digits", "Url"]
@@ -291,7 +297,9 @@ def test_fuzz_paths(emulator, path, method):
     for prefix in ("/emulator/", "/2010-04-01/Accounts/", "/console/", "/"):
         response = emulator.http.request(method, prefix + quote(path, safe="/%"))
         assert response.status_code < 500, response.text
-        if response.headers.get("content-type", "").startswith("application/json") or (
+        if response.url.path == "/" and response.is_redirect:
+            assert response.headers["location"] == "/console"  # the root leads to the console
+        elif response.headers.get("content-type", "").startswith("application/json") or (
             response.is_redirect
         ):
             _json_error(response)

@@ -1,6 +1,7 @@
 """GET /twilio/calls: the signed-in line's call history, authenticated with its accessToken."""
 
 import time
+from datetime import timedelta
 
 import jwt
 
@@ -53,7 +54,7 @@ def test_other_lines_calls_are_not_shown(server, registry):
         dict(SEED_001_PARAMS, CallSid=IN_SID, To="+815011112222", Called="+815011112222"),
     )
     response = server.http.get(PATH, headers={"Authorization": f"Bearer {_token(server)}"})
-    assert response.json() == {"calls": []}
+    assert response.json()["calls"] == []
 
 
 def test_without_a_valid_token_there_is_no_history(server):
@@ -90,3 +91,28 @@ def test_without_a_valid_token_there_is_no_history(server):
     assert (
         server.http.get(PATH, headers={"Authorization": f"Bearer {capability}"}).status_code == 401
     )
+
+
+def test_a_call_whose_end_was_never_reported_is_not_ringing_forever(server, db):
+    """A webhook notes a call as ringing; if its final status callback never arrives (lost, or
+    not configured), the history shows it as ended in an unknown way once it cannot still be
+    ringing, rather than ringing forever."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import update
+
+    from dialtone.server.history import RINGING_FOR_AT_MOST
+    from dialtone.server.models import Call
+
+    fresh, stale = "CA" + "c3" * 16, "CA" + "d4" * 16
+    for sid in (fresh, stale):
+        server.webhook("/twilio/retrieve_twiml/call_incoming", dict(SEED_001_PARAMS, CallSid=sid))
+    with db.session() as session:
+        session.execute(
+            update(Call)
+            .where(Call.call_sid == stale)
+            .values(updated_at=datetime.now(UTC) - RINGING_FOR_AT_MOST - timedelta(seconds=5))
+        )
+    response = server.http.get(PATH, headers={"Authorization": f"Bearer {_token(server)}"})
+    statuses = {call["callSid"]: call["status"] for call in response.json()["calls"]}
+    assert statuses == {fresh: "ringing", stale: "unknown"}

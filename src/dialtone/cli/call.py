@@ -8,6 +8,19 @@ from typing import TextIO
 from dialtone.cli.common import CommandError, load_env
 
 
+def address(text: str, option: str, region: str | None) -> str:
+    """A number as `dialtone lines` takes it (090-5987-6543 with DIALTONE_DEFAULT_REGION,
+    +81 90 5987 6543, +81-90-…) in E.164, or a `client:` identity as it is."""
+    from dialtone import phone
+
+    if text.startswith("client:"):
+        return text
+    try:
+        return phone.to_e164(text, region)
+    except phone.InvalidNumber as exc:
+        raise CommandError(f"{option}: {exc}") from None
+
+
 def cmd_call(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> None:
     """Place a call through twilio-python's Client (seed 003), against Twilio or the emulator."""
     import time
@@ -41,7 +54,13 @@ def cmd_call(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> None:
         response = VoiceResponse()
         response.say(args.say, language=args.language)
         twiml = response.to_xml()
-    kwargs = {"to": args.to, "from_": args.from_}
+    region = env.get("DIALTONE_DEFAULT_REGION", "").strip().upper() or None
+    from_ = address(args.from_, "--from", region)
+    if region is None and not from_.startswith("client:"):
+        from dialtone.phone import region_of
+
+        region = region_of(from_)  # a national --to is read as the line itself would dial it
+    kwargs = {"to": address(args.to, "--to", region), "from_": from_}
     if args.url:
         kwargs["url"] = args.url
     else:
@@ -76,8 +95,10 @@ def cmd_call(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> None:
 
 def register(commands: argparse._SubParsersAction) -> None:
     call = commands.add_parser("call", help="place a call through the REST API (seed 003)")
-    call.add_argument("--to", required=True)
-    call.add_argument("--from", dest="from_", required=True)
+    call.add_argument(
+        "--to", required=True, help="any format `lines` takes: 090-5987-6543, +81 90 5987 6543"
+    )
+    call.add_argument("--from", dest="from_", required=True, help="the Twilio number")
     what = call.add_mutually_exclusive_group(required=True)
     what.add_argument("--url", help="TwiML URL fetched when the call is answered")
     what.add_argument("--twiml", help="inline TwiML")

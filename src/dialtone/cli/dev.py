@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import json
 import secrets
+import shlex
+from collections.abc import Mapping
+from pathlib import Path
 from typing import TextIO
 
 from dialtone.cli.common import CommandError, load_env, require_emulator, settings_from
@@ -21,17 +25,91 @@ from dialtone.cli.serve import DEFAULT_PORT, run, server_app
 DEMO_NUMBER = "+815031234567"  # the seeds' Twilio number, 050-3123-4567
 DEMO_CLIENT = "DeviceId_0001"
 DEMO_EXTERNAL = "+819059876543"  # the seeds' external phone, 090-5987-6543
+# What the external phone says when it answers (and when someone answers its call): the
+# first call proves that audio comes through.
+GREETING = (
+    "Hello, this is the external phone, 0 9 0, 5 9 8 7, 6 5 4 3. "
+    "If you can hear me, the audio works."
+)
+PASSWORD_FILE = "dev-password"
+PASSWORD_MIN_LENGTH = 8  # the registry's minimum
+CREDENTIAL_NAMES = (
+    "TWILIO_ACCOUNT_SID",
+    "TWILIO_AUTH_TOKEN",
+    "TWILIO_API_KEY",
+    "TWILIO_API_SECRET",
+)
+SECRET_NAMES = frozenset({"TWILIO_AUTH_TOKEN", "TWILIO_API_SECRET"})
+
+
+def dev_password(env: Mapping[str, str], folder: Path) -> tuple[str, str]:
+    """The line's development password and where it comes from: DIALTONE_DEV_PASSWORD, else
+    the one kept in `folder` (made once, mode 0600), so a reload or a restart keeps it."""
+    from dialtone.emulator.tls import write_private
+
+    given = env.get("DIALTONE_DEV_PASSWORD")
+    if given:
+        return given, "from DIALTONE_DEV_PASSWORD"
+    path = folder / PASSWORD_FILE
+    try:
+        kept = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        kept = ""
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CommandError(f"cannot read the development password in {path}: {exc}") from None
+    if len(kept) >= PASSWORD_MIN_LENGTH:
+        return kept, f"kept in {path}"
+    password = secrets.token_urlsafe(9)
+    try:
+        write_private(path, f"{password}\n".encode(), 0o600)
+    except OSError as exc:
+        raise CommandError(f"cannot keep the development password in {path}: {exc}") from None
+    return password, f"new, kept in {path}"
+
+
+def _credential_lines(env: Mapping[str, str], generated: list[str]) -> list[str]:
+    """Every credential the README names: development values in full (they are public and
+    never valid on Twilio); secrets that came from the environment are not printed."""
+    shown = "development values" if generated else "from the environment"
+    lines = [f"  credentials     {shown} (the emulator's; the same in every run)"]
+    for name in (*CREDENTIAL_NAMES, "TWILIO_TWIML_APP_SID"):
+        value = env.get(name, "")
+        if name in SECRET_NAMES and name not in generated:
+            value = "(from the environment, not shown)"
+        note = "  (made by `dialtone setup`'s code)" if name == "TWILIO_TWIML_APP_SID" else ""
+        lines.append(f"    {name:<20}  {value}{note}")
+    return lines
+
+
+def _seed_003_curl(env: Mapping[str, str], emulator_url: str, generated: list[str]) -> str:
+    """Seed 003's `curl`, against the emulator, calling the external phone with the demo
+    TwiML the emulator serves itself."""
+    from dialtone.emulator.demo import voice_xml_url
+
+    sid = env["TWILIO_ACCOUNT_SID"]
+    if "TWILIO_AUTH_TOKEN" in generated:
+        user = f"{sid}:{env['TWILIO_AUTH_TOKEN']}"
+    else:
+        user = '"$TWILIO_ACCOUNT_SID:$TWILIO_AUTH_TOKEN"'  # not printed: the shell has it
+    return (
+        f"curl -X POST {emulator_url}/2010-04-01/Accounts/{sid}/Calls.json "
+        f'--data-urlencode "Url={voice_xml_url(emulator_url)}" '
+        f'--data-urlencode "To={DEMO_EXTERNAL}" --data-urlencode "From={DEMO_NUMBER}" '
+        f"-u {user}"
+    )
 
 
 def cmd_dev(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> None:
     """The seeds' example on development defaults: the API server and the emulator as Twilio,
     one line and one external phone; no Twilio account needed."""
     require_emulator("dev")
+    from dialtone import logs
     from dialtone.devcreds import development_values
     from dialtone.emulator.app import create_app as create_emulator
     from dialtone.emulator.config import Credentials, EmulatorConfig
     from dialtone.emulator.provisioning import provision
     from dialtone.emulator.switch import Switch
+    from dialtone.emulator.tls import data_dir
     from dialtone.server.registry import LineNotFound
 
     env = load_env()
@@ -42,8 +120,10 @@ def cmd_dev(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> None:
     env.setdefault("DIALTONE_PUBLIC_URL", f"http://{args.host}:{args.port}")
     env.setdefault("DIALTONE_DEFAULT_REGION", "JP")
     env.setdefault("DIALTONE_VOICE_SIGNALING", f"localhost:{args.signal_port}")
+    # Before anything starts, so every server's lines go through it.
+    logs.configure(human=not args.json_logs, region=env["DIALTONE_DEFAULT_REGION"])
 
-    password = env.get("DIALTONE_DEV_PASSWORD") or secrets.token_urlsafe(9)
+    password, password_source = dev_password(env, data_dir())
     registry = open_registry(env)
     try:
         try:
@@ -56,6 +136,7 @@ def cmd_dev(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> None:
         registry.db.dispose()
 
     base = env["DIALTONE_PUBLIC_URL"].rstrip("/")
+    phone_url = f"{base.replace('127.0.0.1', 'localhost')}/"
     emulator_url = f"http://{args.host}:{args.emulator_port}"
     switch = Switch(
         EmulatorConfig(
@@ -71,12 +152,16 @@ def cmd_dev(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> None:
         switch,
         {
             "numbers": [{"phone_number": DEMO_NUMBER}],
-            "phones": [{"address": DEMO_EXTERNAL, "mode": "answer", "answer_after": 2}],
+            "phones": [
+                {"address": DEMO_EXTERNAL, "mode": "answer", "answer_after": 2, "say": GREETING}
+            ],
         },
     )
+    signaling_app, signal_lines = signaling(switch, args.host, args.signal_port, phone_url)
+    key = switch.config.console_key  # for the control API and the console; this run only
 
     def configure_then_serve() -> list[tuple]:
-        """`dialtone setup` against the emulator, then the API server with what it made."""
+        """`dialtone setup` against the emulator, then the banner, then the API server."""
         from dialtone.account.client import AccountError, rest_client
         from dialtone.account.setup import apply, make_plan
 
@@ -87,42 +172,41 @@ def cmd_dev(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> None:
             raise CommandError(f"setting up the emulator: {exc}") from None
         if plan.problems:
             raise CommandError(f"setting up the emulator: {'; '.join(plan.problems)}")
-        print(
-            f"  set up          TwiML App {env['TWILIO_TWIML_APP_SID']} and {DEMO_NUMBER}'s "
-            "voice URL, by `dialtone setup`'s code",
-            file=out,
-            flush=True,
-        )
-        return [(server_app(settings_from(env)), args.host, args.port)]
+        token_body = {"twilioPhoneNumber": "050-3123-4567", "password": password}
+        lines = [
+            "dialtone dev",
+            f"  open the phone  {phone_url}",
+            f"  demo line       050-3123-4567 ({DEMO_NUMBER}) -> client {DEMO_CLIENT}",
+            f"  password        {password}  ({password_source}; DIALTONE_DEV_PASSWORD sets "
+            "another)",
+            f"  external phone  090-5987-6543 ({DEMO_EXTERNAL}): answers after 2 s and says hello",
+            f"  dev console     {emulator_url}/console?key={key}",
+            "                  (be the external phone; watch calls)",
+            f"  API server      {base}",
+            f"  Twilio          emulator at {emulator_url} (REST API, webhooks, simulated phones)",
+            *signal_lines,
+            *_credential_lines(env, generated),
+            f"  token           curl -s -X POST -H 'Content-Type: application/json' "
+            f"-d {shlex.quote(json.dumps(token_body))} {base}/twilio/retrieve_capability_token",
+            f"  call the line   curl -s -H 'X-Emulator-Key: {key}' {emulator_url}/emulator/calls "
+            f"--data-urlencode From={DEMO_EXTERNAL} --data-urlencode To={DEMO_NUMBER}",
+            f"  place a call    {_seed_003_curl(env, emulator_url, generated)}",
+            "                  (seed 003: calls the external phone with the emulator's demo "
+            "TwiML; be that phone in the dev console to hear it)",
+            f"  follow calls    curl -sN -H 'X-Emulator-Key: {key}' {emulator_url}/emulator/events",
+            "  Ctrl-C stops it.",
+        ]
+        print("\n".join(lines), file=out, flush=True)
+        return [(server_app(settings_from(env), configure_logs=False), args.host, args.port)]
 
-    signaling_app, signal_lines = signaling(switch, args.host, args.signal_port)
-    key = switch.config.console_key  # for the control API and the console; this run only
-    print(
-        "dialtone dev\n"
-        f"  open the phone  {base.replace('127.0.0.1', 'localhost')}/\n"
-        f"  dev console     {emulator_url}/console?key={key}\n"
-        "                  (be the external phone; watch calls)\n"
-        f"  API server      {base}\n"
-        f"  Twilio          emulator at {emulator_url} (REST API, webhooks, simulated phones)\n"
-        f"  demo line       050-3123-4567 ({DEMO_NUMBER}) -> client {DEMO_CLIENT}\n"
-        f"  password        {password}\n"
-        f"  external phone  090-5987-6543 ({DEMO_EXTERNAL})\n"
-        f"  credentials     {'development values' if generated else 'from the environment'}\n"
-        f"  token           curl -s -X POST -H 'Content-Type: application/json' "
-        f'-d \'{{"twilioPhoneNumber": "050-3123-4567", "password": "{password}"}}\' '
-        f"{base}/twilio/retrieve_capability_token\n"
-        f"  call the line   curl -s -H 'X-Emulator-Key: {key}' {emulator_url}/emulator/calls "
-        f"--data-urlencode From={DEMO_EXTERNAL} --data-urlencode To={DEMO_NUMBER}\n"
-        f"  follow calls    curl -sN -H 'X-Emulator-Key: {key}' {emulator_url}/emulator/events\n"
-        + "\n".join(signal_lines)
-        + "\n  Ctrl-C stops it.",
-        file=out,
-        flush=True,
-    )
+    def ready() -> None:
+        print(f"ready: open the phone at {phone_url}", file=out, flush=True)
+
     run(
         [(create_emulator(switch), args.host, args.emulator_port), signaling_app],
         then=configure_then_serve,
         then_ports=[(args.host, args.port)],
+        ready=ready,
     )
 
 
@@ -132,5 +216,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     dev.add_argument("--port", type=int, default=DEFAULT_PORT)
     dev.add_argument("--emulator-port", type=int, default=DEFAULT_EMULATOR_PORT)
     dev.add_argument("--signal-port", type=int, default=DEFAULT_SIGNAL_PORT)
+    dev.add_argument(
+        "--json-logs",
+        action="store_true",
+        help="log JSON lines, as `dialtone serve` does (default: one short sentence per event)",
+    )
     add_history_options(dev)
     dev.set_defaults(func=cmd_dev)

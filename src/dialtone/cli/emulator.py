@@ -39,8 +39,11 @@ def browser_host(host: str) -> str:
     return "localhost" if host in ("127.0.0.1", "0.0.0.0", "::") else host
 
 
-def signaling(switch: object, host: str, signal_port: int) -> tuple[tuple, list[str]]:
-    """The emulator's WSS signaling app with its self-signed certificate, and what to print."""
+def signaling(
+    switch: object, host: str, signal_port: int, phone_url: str | None = None
+) -> tuple[tuple, list[str]]:
+    """The emulator's WSS signaling app with its self-signed certificate, and what to print.
+    Its page links back to `phone_url` once the certificate is accepted."""
     from dialtone.emulator.signaling.server import create_signaling_app
     from dialtone.emulator.tls import data_dir, ensure_certificate, fingerprint
 
@@ -54,7 +57,8 @@ def signaling(switch: object, host: str, signal_port: int) -> tuple[tuple, list[
         f"                  trust it once: open https://{shown}:{signal_port}/ and accept, "
         "or see the README",
     ]
-    return (create_signaling_app(switch), host, signal_port, (cert, key)), lines
+    app = create_signaling_app(switch, phone_url)  # type: ignore[arg-type]
+    return (app, host, signal_port, (cert, key)), lines
 
 
 def cmd_emulator(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> None:

@@ -12,11 +12,12 @@ from dialtone.cli.common import CommandError, load_env, open_server_database, se
 DEFAULT_PORT = 8000
 
 
-def server_app(settings: object):  # noqa: ANN201 - Starlette imported lazily
+def server_app(settings: object, configure_logs: bool = True):  # noqa: ANN201 - lazy Starlette
     from dialtone import logs
     from dialtone.server.app import create_app
 
-    logs.configure()
+    if configure_logs:  # `dialtone dev` has configured them already, its own way
+        logs.configure()
     # Starts even while the database is down (Twilio then hears an apology, not 11205).
     app = create_app(settings, open_server_database(settings.database_url))  # type: ignore[arg-type,attr-defined]
     _freeze_startup_objects()
@@ -74,11 +75,12 @@ def run(
     apps: Sequence[tuple],
     then: Callable[[], Sequence[tuple]] | None = None,
     then_ports: Sequence[tuple[str, int]] = (),
+    ready: Callable[[], None] | None = None,
 ) -> None:
     """Serve ASGI apps — (app, host, port[, (certfile, keyfile)]) — in this process on one
     event loop (the emulator's REST and signaling apps share state); Ctrl-C stops them all.
     `then`, run in a thread once those are listening, returns more apps to serve (on
-    `then_ports`, checked free up front)."""
+    `then_ports`, checked free up front); `ready` is called once all of them listen."""
     import asyncio
 
     for app in apps:
@@ -86,17 +88,22 @@ def run(
     for host, port in then_ports:
         check_port_free(host, port)
 
+    async def started(servers: list, tasks: list[asyncio.Task]) -> bool:
+        while not all(server.started for server in servers):
+            if any(task.done() for task in tasks):
+                return False  # one could not start: its error surfaces below
+            await asyncio.sleep(0.02)
+        return True
+
     async def serve_all() -> None:
         servers = [_server(*app) for app in apps]
         tasks = [asyncio.create_task(server.serve()) for server in servers]
-        if then is not None:
-            while not all(server.started for server in servers):
-                if any(task.done() for task in tasks):
-                    break  # one could not start: its error surfaces below
-                await asyncio.sleep(0.02)
-            else:
-                more = await asyncio.to_thread(then)
-                tasks += [asyncio.create_task(_server(*app).serve()) for app in more]
+        if then is not None and await started(servers, tasks):
+            more = [_server(*app) for app in await asyncio.to_thread(then)]
+            servers += more
+            tasks += [asyncio.create_task(server.serve()) for server in more]
+        if ready is not None and await started(servers, tasks):
+            ready()
         await asyncio.gather(*tasks)
 
     # uvicorn re-raises the Ctrl-C it handled once the servers have shut down cleanly.

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlencode, urlsplit
 
 from starlette.datastructures import URL, Headers, QueryParams
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dialtone.emulator.config import EmulatorConfig
@@ -37,6 +37,25 @@ MAX_BODY = 64 * 1024
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
 PUBLIC_PATHS = frozenset({"/emulator/health"})  # a liveness probe: no state, no secrets
+
+
+# A person who opens the console (or `/`) without this run's key: where to find it.
+_ASK_FOR_KEY = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>dialtone emulator</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>:root{{color-scheme:light dark}}
+body{{font:16px/1.5 system-ui,sans-serif;max-width:36rem;margin:3rem auto;padding:0 1rem}}
+input{{font:inherit;width:100%;box-sizing:border-box;padding:.4rem}}button{{font:inherit;margin-top:.5rem}}
+</style></head><body>
+<h1>dialtone emulator</h1>
+<p>The dev console needs this run's key. Open the <strong>dev console</strong> link that
+<code>dialtone dev</code> (or <code>./run</code>) printed, or paste the key here.</p>
+<form method="get" action="{CONSOLE}">
+<label for="key">Console key</label>
+<input id="key" name="{KEY_PARAM}" autocomplete="off" required>
+<button type="submit">Open the console</button>
+</form></body></html>
+"""
 
 
 def host_name(value: str | None) -> str | None:
@@ -129,6 +148,10 @@ class AccessGuard:
             return self._console_login(scope, host, query)
         if self._authorized(headers, host):
             return None
+        if path == CONSOLE and "text/html" in headers.get("accept", ""):
+            return HTMLResponse(
+                _ASK_FOR_KEY, status_code=401, headers={"Cache-Control": "no-store"}
+            )
         return TwilioApiError(
             20003,
             "Authenticate: send the Account SID and auth token (HTTP Basic), the X-Emulator-Key "

@@ -11,7 +11,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from dialtone.emulator import console, control
+from dialtone.emulator import console, control, demo
 from dialtone.emulator.access import AccessGuard
 from dialtone.emulator.rest import alerts, calls, keys, recordings, voice_resources
 from dialtone.emulator.rest.errors import TwilioApiError
@@ -62,6 +62,7 @@ def create_app(switch: Switch) -> Starlette:
             *alerts.routes(),
             *control.routes(),
             *console.routes(),
+            *demo.routes(),
         ],
         middleware=[Middleware(AccessGuard, config=switch.config, switch=switch)],
         exception_handlers={

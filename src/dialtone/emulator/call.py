@@ -91,6 +91,7 @@ class Call:
     task: asyncio.Task | None = field(default=None, repr=False)
     pending_final: str | None = None  # the status to end with when the task is cancelled
     callback_sequence: int = 0
+    caller_spoke: bool = False  # a simulated caller said its `say` (once per call)
     session: Any = field(default=None, repr=False)  # the TwiML session running on this leg
     media: Any = field(default=None, repr=False)  # LegAudio once the leg carries audio
     transport: Any = field(default=None, repr=False)  # what carries it (RtcLeg, PhoneAudio)

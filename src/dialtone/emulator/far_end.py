@@ -65,6 +65,23 @@ async def say_file(switch: Switch, call: Call, url: str) -> bool:
     return True
 
 
+async def say_text(switch: Switch, call: Call, text: str, language: str) -> bool:
+    """The simulated phone speaks `text` into the call (espeak-ng, as <Say> does)."""
+    from dialtone.emulator.media import audio, tts
+    from dialtone.emulator.media.phone_audio import PhoneAudio
+
+    if not isinstance(call.transport, PhoneAudio):
+        return False
+    try:
+        pcm = await tts.synthesize(text, language, "woman")
+    except tts.TtsError as exc:
+        call.log("warning", code=13511, message=f"the phone cannot speak: {exc}")
+        return False
+    call.log("far_end_audio", text=text[:200], seconds=round(audio.seconds(pcm), 3))
+    await call.transport.say(pcm)
+    return True
+
+
 def heard(call: Call) -> bytes | None:
     """What the simulated phone heard so far, as WAV."""
     from dialtone.emulator.media import audio

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -16,6 +17,8 @@ MODES = (ANSWER, BUSY, NO_ANSWER, FAIL, REJECT, UNAVAILABLE)
 MAX_SECONDS = 4 * 3600.0
 MAX_DIGITS = 256
 MAX_URL = 4096
+MAX_SAY = 4096  # <Say>'s own limit on Twilio
+_LANGUAGE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}")
 
 
 class BehaviourError(ValueError):
@@ -44,6 +47,8 @@ class Behaviour:
     digits: str = ""  # pressed after answering; `w` waits half a second
     speak_seconds: float = 0.0  # talks this long when a <Record> starts on its call
     say_audio: str | None = None  # a WAV/MP3 URL (or file://) it says once answered
+    say: str | None = None  # words it speaks once answered (espeak-ng, as <Say>)
+    say_language: str = "en-US"
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Behaviour:
@@ -67,6 +72,12 @@ class Behaviour:
             raise BehaviourError(
                 f"say_audio must be an http(s) or file:// URL of at most {MAX_URL} characters"
             )
+        say = data.get("say")
+        if say is not None and (not isinstance(say, str) or len(say) > MAX_SAY):
+            raise BehaviourError(f"say must be text of at most {MAX_SAY} characters")
+        say_language = data.get("say_language", "en-US")
+        if not isinstance(say_language, str) or not _LANGUAGE.fullmatch(say_language):
+            raise BehaviourError("say_language must be a language tag such as en-US or ja-JP")
         digits = data.get("digits", "")
         if (
             not isinstance(digits, str)
@@ -82,6 +93,8 @@ class Behaviour:
             digits=digits,
             speak_seconds=seconds(data.get("speak_seconds", 0.0), "speak_seconds"),
             say_audio=say_audio,
+            say=say or None,
+            say_language=say_language,
         )
 
     def to_json(self) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from dialtone.emulator.call import (
 )
 from dialtone.emulator.clock import Clock
 from dialtone.emulator.config import EmulatorConfig
-from dialtone.emulator.far_end import attach_phone_audio, release, say_file
+from dialtone.emulator.far_end import attach_phone_audio, release, say_file, say_text
 from dialtone.emulator.history import Alerts, CallHistory, Recordings
 from dialtone.emulator.media.cache import LruCache, played_size
 from dialtone.emulator.params import call_params
@@ -153,6 +153,14 @@ class Switch:
             **{"from": call.from_, "to": call.to},
             parent_call_sid=call.parent_sid,
         )
+        logs.event(
+            log,
+            "call_created",
+            call_sid=call.sid,
+            parent_call_sid=call.parent_sid,
+            direction=call.direction,
+            **{"from": call.from_, "to": call.to},
+        )
         return call
 
     def place_api_call(self, call: Call) -> Call:
@@ -240,6 +248,7 @@ class Switch:
 
                 call.set_status(RINGING)
                 self.status_callback(call, "ringing")
+                _ringing(call, len(devices))
                 status = await ring_devices(call, devices, timeout)
                 if status == IN_PROGRESS:
                     self.answer(call)
@@ -247,6 +256,14 @@ class Switch:
         if behaviour.mode == phone_modes.UNAVAILABLE:
             # A Client identity with no registered device: Twilio gives up at once (unverified).
             call.log("unavailable", address=call.to)
+            logs.event(
+                log,
+                "client_unavailable",
+                level=logging.WARNING,
+                call_sid=call.sid,
+                parent_call_sid=call.parent_sid,
+                to=call.to,
+            )
             return NO_ANSWER
         if not call.to.startswith("client:"):
             try:
@@ -259,6 +276,7 @@ class Switch:
             return FAILED
         call.set_status(RINGING)
         self.status_callback(call, "ringing")
+        _ringing(call, 0)
         if behaviour.mode == phone_modes.BUSY:
             await self.clock.sleep(0.5)
             return BUSY
@@ -278,11 +296,29 @@ class Switch:
             return
         call.set_status(IN_PROGRESS)
         self.status_callback(call, "answered")
+        logs.event(
+            log,
+            "call_answered",
+            call_sid=call.sid,
+            parent_call_sid=call.parent_sid,
+            direction=call.direction,
+            to=call.to,
+        )
         if call.on_answer is not None:
             call.on_answer()
+        caller = call.parent
+        if caller is not None and caller.direction == INBOUND and not caller.caller_spoke:
+            # A simulated phone that called in speaks once someone picks up its <Dial>.
+            behaviour = self.phones.get(caller.from_)
+            if behaviour.say:
+                caller.caller_spoke = True
+                self.spawn(self._caller_speaks(caller, behaviour), f"caller speaks {caller.sid}")
 
     async def _far_end(self, call: Call, behaviour: Behaviour) -> None:
         """What an answered simulated phone does: press its digits, hang up when it is done."""
+        if behaviour.say:
+            await self.clock.sleep(0.5)
+            await say_text(self, call, behaviour.say, behaviour.say_language)
         if behaviour.say_audio:
             await self.clock.sleep(0.5)
             await say_file(self, call, behaviour.say_audio)
@@ -291,6 +327,11 @@ class Switch:
             await self.press(call, behaviour.digits)
         if behaviour.hangup_after is not None:
             await self._hang_up_later(call, behaviour.hangup_after)
+
+    async def _caller_speaks(self, call: Call, behaviour: Behaviour) -> None:
+        await self.clock.sleep(0.5)
+        if not call.ended and behaviour.say:
+            await say_text(self, call, behaviour.say, behaviour.say_language)
 
     async def _hang_up_later(self, call: Call, seconds: float) -> None:
         await self.clock.sleep(seconds)
@@ -355,6 +396,7 @@ class Switch:
             call_sid=call.sid,
             parent_call_sid=call.parent_sid,
             direction=call.direction,
+            to=call.to,
             status=status,
             duration=call.duration,
         )
@@ -404,6 +446,18 @@ class Switch:
         """A request whose answer is not run (an action after the caller hung up, callbacks)."""
         with contextlib.suppress(FetchError):
             await self.webhooks.request(call, url, method, params, purpose=purpose)
+
+
+def _ringing(call: Call, devices: int) -> None:
+    """`devices` browsers (Voice SDK devices) ring, or a simulated phone when 0."""
+    logs.event(
+        log,
+        "call_ringing",
+        call_sid=call.sid,
+        parent_call_sid=call.parent_sid,
+        to=call.to,
+        devices=devices,
+    )
 
 
 def call_final_status(call: Call) -> str:

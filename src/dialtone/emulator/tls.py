@@ -153,7 +153,7 @@ def _reusable(cert_path: Path, key_path: Path, wanted: Sequence[Name]) -> bool:
     return set(wanted) <= _san_names(cert)
 
 
-def _write_private(path: Path, data: bytes, mode: int) -> None:
+def write_private(path: Path, data: bytes, mode: int) -> None:
     """Write atomically via a file mkstemp creates as 0600: a key is never readable by others."""
     fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     temporary = Path(name)
@@ -217,8 +217,8 @@ def _generate(
         serialization.NoEncryption(),
     )
     # Key first: a reader that sees the new certificate also finds its key.
-    _write_private(key_path, key_pem, 0o600)
-    _write_private(cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
+    write_private(key_path, key_pem, 0o600)
+    write_private(cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
 
 
 def ensure_certificate(

@@ -81,6 +81,7 @@ async def refresh_token(request: Request) -> Response:
 
 async def recent_calls(request: Request) -> JSONResponse:
     """`GET /twilio/calls`: the signed-in line's call history (Bearer: its accessToken)."""
+    from dialtone import phone
     from dialtone.server import history
     from dialtone.server.auth import NotAuthenticated, identity_of
 
@@ -92,17 +93,22 @@ async def recent_calls(request: Request) -> JSONResponse:
             {"error": str(exc)}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
         )
 
-    def load() -> list[dict] | None:
+    def load() -> dict | None:
         line = services.registry.by_client_name(identity)
-        return None if line is None else history.recent_calls(services.db, line.phone_number)
+        if line is None:
+            return None
+        number = line.phone_number
+        # The line's own number as its people write it: the phone has no numbering plan.
+        own = {"number": number, "display": phone.display(number, phone.region_of(number))}
+        return {"calls": history.recent_calls(services.db, number), "line": own}
 
     try:
-        calls = await run_in_threadpool(load)
+        body = await run_in_threadpool(load)
     except Exception:
         return JSONResponse({"error": "the service is temporarily unavailable"}, status_code=503)
-    if calls is None:
+    if body is None:
         return JSONResponse({"error": "this line no longer exists"}, status_code=401)
-    return JSONResponse({"calls": calls}, headers={"Cache-Control": "no-store"})
+    return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

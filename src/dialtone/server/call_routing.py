@@ -40,6 +40,13 @@ _NOTE = Statement(
     f"INSERT INTO calls ({_CALL_COLUMNS}) VALUES (%(call_sid)s, %(line_number)s, %(from)s, "
     f"%(to)s, %(direction)s, 'ringing', -1, %(now)s, %(now)s) {_ON_CONFLICT}"
 )
+# A call the server refused: noted with the reason (the caller only hears it), so the phone
+# can show it in its history.
+_NOTE_REFUSAL = Statement(
+    f"INSERT INTO calls ({_CALL_COLUMNS}, refusal) VALUES (%(call_sid)s, %(line_number)s, "
+    "%(from)s, %(to)s, %(direction)s, 'ringing', -1, %(now)s, %(now)s, %(refusal)s) "
+    f"{_ON_CONFLICT}, refusal = excluded.refusal"
+)
 # PostgreSQL: the line of a called number and its call noted, in one statement (one round
 # trip). The CTE's insert happens whether or not the outer SELECT reads it. Batched: the
 # same for many calls at once, their values in arrays; one row per call (the last of a
@@ -80,23 +87,25 @@ async def note_call(
     from_: str,
     to: str,
     direction: str,
+    refusal: str | None = None,
 ) -> None:
     """What a TwiML webhook learned (whose line, the number really dialled), so history is
     right even before (or without) status callbacks, which update the row later. One
     statement in the request's transaction: the row is committed before the TwiML is sent."""
     if not _CALL_SID.match(call_sid):
         return
-    await connection.execute(
-        _NOTE,
-        {
-            "call_sid": call_sid,
-            "line_number": line_number,
-            "from": from_[:300],
-            "to": to[:300],
-            "direction": direction[:32],
-            "now": timestamp(connection.dialect, datetime.now(UTC)),
-        },
-    )
+    values = {
+        "call_sid": call_sid,
+        "line_number": line_number,
+        "from": from_[:300],
+        "to": to[:300],
+        "direction": direction[:32],
+        "now": timestamp(connection.dialect, datetime.now(UTC)),
+    }
+    if refusal is None:
+        await connection.execute(_NOTE, values)
+    else:
+        await connection.execute(_NOTE_REFUSAL, {**values, "refusal": refusal[:200]})
 
 
 async def route_incoming(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING
 
@@ -196,9 +196,65 @@ class CallHistory:
         return next((number for number in candidates if number in found), None)
 
 
+# A call still "ringing" (or queued) this long after its last news, or "in-progress" past
+# <Dial>'s longest timeLimit (4 h), has ended without its final status callback reaching us
+# (lost, or status callbacks not configured): shown as "unknown", never ringing forever.
+RINGING_STATUSES = frozenset({"queued", "initiated", "ringing"})
+RINGING_FOR_AT_MOST = timedelta(minutes=5)
+IN_PROGRESS_FOR_AT_MOST = timedelta(hours=4, minutes=5)
+
+
+def _final_status(call: Call, now: datetime) -> str:
+    silent_for = now - call.updated_at
+    if call.status in RINGING_STATUSES and silent_for > RINGING_FOR_AT_MOST:
+        return "unknown"
+    if call.status == "in-progress" and silent_for > IN_PROGRESS_FOR_AT_MOST:
+        return "unknown"
+    return call.status
+
+
+# What the server's refusal reasons (webhooks.Refusal) mean, for the phone's own words.
+_REFUSAL_KINDS = (
+    (re.compile(r"^country code \+(?P<code>\d+) not allowed"), "country"),
+    (re.compile(r"^(premium-rate|shared-cost) destination"), "costly"),
+    (re.compile(r"^invalid destination"), "invalid"),
+    (re.compile(r"^destination is the line itself"), "self"),
+    (re.compile(r"^caller id does not belong"), "caller-id"),
+)
+_FINAL = {"busy": "busy", "no-answer": "no-answer", "canceled": "canceled", "failed": "failed"}
+
+
+def _refusal(reason: str) -> dict:
+    for pattern, kind in _REFUSAL_KINDS:
+        if match := pattern.match(reason):
+            found = {"kind": kind, "reason": reason}
+            if "code" in pattern.groupindex:
+                found["countryCode"] = int(match["code"])
+            return found
+    return {"kind": "other", "reason": reason}
+
+
+def _outcome(call: Call, status: str, outgoing: bool) -> str | None:
+    """How the call ended, as a phone's history says it. An incoming call's parent leg ends
+    `completed` whether the browser answered, declined or missed it (its <Dial> answered the
+    caller): None then, and the phone that took part knows the rest."""
+    if call.refusal:
+        return "refused"
+    if status in _FINAL:
+        return _FINAL[status] if outgoing else "missed"
+    if status == "unknown":
+        return "unknown"
+    if status != "completed":
+        return "ongoing"
+    # answerOnBridge: an outgoing call is answered only when the callee picks up.
+    return "answered" if outgoing else None
+
+
 def recent_calls(db: Database, line_number: str, limit: int = 50) -> list[dict]:
-    """The line's calls, newest first, as a phone shows them: which way, the other party,
-    how it ended and how long it lasted (parent legs only)."""
+    """The line's calls, newest first, as a phone shows them: which way, the other party
+    (E.164, and as people at home write it), how it ended and how long it lasted (parent legs
+    only)."""
+    region = phone.region_of(line_number)
     with db.session() as session:
         calls = session.scalars(
             select(Call)
@@ -213,8 +269,10 @@ def recent_calls(db: Database, line_number: str, limit: int = 50) -> list[dict]:
             )
         }
     entries = []
+    now = datetime.now(UTC)
     for call in calls:
         outgoing = call.from_.startswith("client:")
+        status = _final_status(call, now)
         child = children.get(call.call_sid)
         other = call.to if outgoing else call.from_
         if outgoing and child is not None and child.to.startswith("+"):
@@ -224,7 +282,10 @@ def recent_calls(db: Database, line_number: str, limit: int = 50) -> list[dict]:
                 "callSid": call.call_sid,
                 "direction": "outgoing" if outgoing else "incoming",
                 "number": other,
-                "status": call.status,
+                "display": phone.display(other, region),
+                "status": status,
+                "outcome": _outcome(call, status, outgoing),
+                "refusal": _refusal(call.refusal) if call.refusal else None,
                 "duration": call.duration,
                 "startedAt": call.started_at.isoformat(),
             }

@@ -62,6 +62,8 @@ class Call(Base):
     direction: Mapped[str] = mapped_column(String(32), default="")
     status: Mapped[str] = mapped_column(String(20))
     duration: Mapped[int | None] = mapped_column(Integer)
+    # Why the server refused the call (an outgoing call to a premium-rate number…), if it did.
+    refusal: Mapped[str | None] = mapped_column(String(200))
     last_sequence_number: Mapped[int] = mapped_column(Integer, default=-1)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

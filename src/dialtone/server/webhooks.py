@@ -186,7 +186,13 @@ def _endpoint(
     return endpoint
 
 
-async def _note(connection: Connection, params: Params, line_number: str, to: str) -> None:
+async def _note(
+    connection: Connection,
+    params: Params,
+    line_number: str,
+    to: str,
+    refusal: str | None = None,
+) -> None:
     await note_call(
         connection,
         params.get("CallSid", ""),
@@ -194,6 +200,7 @@ async def _note(connection: Connection, params: Params, line_number: str, to: st
         params.get("From", ""),
         to,
         params.get("Direction", "inbound"),
+        refusal,
     )
 
 
@@ -265,6 +272,7 @@ async def call_outgoing(
     services: Services, params: Params, connection: Connection
 ) -> tuple[str, dict]:
     """A browser phone dialled out through the TwiML App: route it from the line's own number."""
+    line = None
     try:
         line = await _caller_line(connection, params)
         region = phone.region_of(line.phone_number) or services.settings.default_region
@@ -304,6 +312,9 @@ async def call_outgoing(
                 "this phone. Goodbye.",
             )
     except Refusal as exc:
+        if line is not None:  # the phone shows the reason in its history, not only spoken
+            dialled = params.get("callOutgoingPhoneNumber") or params.get("To") or ""
+            await _note(connection, params, line.phone_number, dialled, exc.reason)
         return _refused(exc, client=params.get("From", "")[:300])
     await _note(connection, params, line.phone_number, destination)
     return twiml.dial_number(destination, caller_id=line.phone_number), {
