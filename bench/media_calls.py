@@ -36,7 +36,6 @@ import datetime
 import json
 import os
 import platform
-import signal
 import socket
 import ssl
 import struct
@@ -52,6 +51,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import httpx
+import processes
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -325,26 +325,11 @@ def start_emulator(
 
 
 def stop_emulator(emulator: Emulator) -> int | None:
-    emulator.process.send_signal(signal.SIGINT)  # Ctrl-C, as a user stops it
-    try:
-        return emulator.process.wait(30)
-    except subprocess.TimeoutExpired:
-        emulator.process.kill()
-        emulator.process.wait(10)
-        return None
+    return processes.stop(emulator.process)
 
 
 def log_problems(emulator: Emulator) -> list[str]:
-    problems = []
-    for line in emulator.log.read_text(errors="replace").splitlines():
-        if line.startswith("Traceback"):
-            problems.append(line)
-            continue
-        with contextlib.suppress(ValueError):
-            entry = json.loads(line)
-            if isinstance(entry, dict) and entry.get("level") in ("error", "critical"):
-                problems.append(line[:300])
-    return problems
+    return processes.log_problems(emulator.log, width=300)
 
 
 # -- devices ---------------------------------------------------------------------------------

@@ -43,7 +43,6 @@ import json
 import os
 import platform
 import secrets
-import signal
 import socket
 import ssl
 import statistics
@@ -58,6 +57,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import httpx
+import processes
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -271,30 +271,13 @@ def start_dev(folder: Path, cpus: set[int] | None, history_calls: int) -> Dev:
 
 def stop_dev(dev: Dev) -> int | None:
     assert dev.process is not None
-    dev.process.send_signal(signal.SIGINT)  # Ctrl-C, as a user stops it
-    try:
-        return dev.process.wait(30)
-    except subprocess.TimeoutExpired:
-        dev.process.kill()
-        dev.process.wait(10)
-        return None
+    return processes.stop(dev.process)
 
 
 def dev_log_problems(dev: Dev) -> list[str]:
     """Error-level log lines and tracebacks of the dev process."""
-    problems = []
     assert dev.log is not None
-    for line in dev.log.read_text(errors="replace").splitlines():
-        if line.startswith("Traceback"):
-            problems.append(line)
-            continue
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(entry, dict) and entry.get("level") in ("error", "critical"):
-            problems.append(line[:500])
-    return problems
+    return processes.log_problems(dev.log)
 
 
 # -- bookkeeping -------------------------------------------------------------------------------
