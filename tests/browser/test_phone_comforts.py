@@ -283,13 +283,21 @@ def test_an_untrusted_certificate_says_what_to_do(browser, system):
         signal = tab.evaluate("fetch('config.json').then((r) => r.json())")["chunderw"]
         assert "does not yet trust" in tab.inner_text("#problem-text")
         href = tab.get_attribute("#problem-link", "href")
-        assert href.startswith(f"https://{signal}/?back=")
-        assert "localhost" in href.split("back=")[1]
+        assert href.startswith(f"https://{signal}/?phone=")
+        assert "localhost" in href.split("phone=")[1]
         assert tab.input_value("#password") == PASSWORD  # kept
         assert tab.inner_text("#status") == "Not connected to the phone service."
         _axe(tab, "certificate hint")
     finally:
         strict.close()
+    # Once accepted (this browser ignores certificate errors), that page leads back here.
+    accepted = browser.new_page()
+    try:
+        accepted.goto(href)
+        assert "Accepted — back to the phone" in accepted.inner_text("h1")
+        assert accepted.get_attribute("#back", "href") == system.url
+    finally:
+        accepted.close()
 
 
 def test_axe_finds_nothing_serious_on_the_main_screens(opened, system):

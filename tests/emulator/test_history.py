@@ -180,11 +180,15 @@ def test_alerts_are_bounded(small):
 
 def test_the_event_stream_lets_go_of_a_subscriber_that_disconnects(small):
     assert len(small.switch.bus) == 0
-    for _ in range(5):
+    for opened in range(1, 6):
         with small.http.stream("GET", "/emulator/events") as response:
             assert response.status_code == 200
-            next(response.iter_text())  # ": connected"
-            assert len(small.switch.bus) == 1
+            # Held: a dropped iterator closes the response (and so the stream) when collected.
+            chunks = response.iter_text()
+            next(chunks)  # ": connected": subscribed by now
+            # The streams closed before may still be on their way out (the server notices a
+            # disconnect a moment later): what must not happen is that they stay, below.
+            assert 1 <= len(small.switch.bus) <= opened
     deadline = time.monotonic() + 10
     while len(small.switch.bus) > 0:
         assert time.monotonic() < deadline, "a disconnected subscriber is still subscribed"

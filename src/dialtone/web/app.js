@@ -283,7 +283,7 @@ function onDeviceError(device, error) {
 }
 
 function signalingPage() {
-  return `https://${state.config.chunderw}/?back=${encodeURIComponent(location.href)}`;
+  return `https://${state.config.chunderw}/?phone=${encodeURIComponent(location.href)}`;
 }
 
 // Any answer at all over https means the browser trusts the certificate (no-cors: the body is
