@@ -83,7 +83,12 @@ class _Refs(HTMLParser):
         self.refs: list[str] = []
 
     def handle_starttag(self, tag, attrs):
-        self.refs += [v for k, v in attrs if k in ("src", "href") and v and ":" not in v]
+        # Files only: not URLs, not in-page references (href="#i-call" to an inline icon).
+        self.refs += [
+            v
+            for k, v in attrs
+            if k in ("src", "href") and v and ":" not in v and not v.startswith("#")
+        ]
 
 
 def page_references(html: str) -> list[str]:
