@@ -26,7 +26,6 @@ import heapq
 import itertools
 import logging
 import os
-import socket
 import sqlite3
 import threading
 import time
@@ -40,7 +39,7 @@ import anyio
 import anyio.to_thread
 
 from dialtone import logs
-from dialtone.server import dbapi
+from dialtone.server import dbapi, pg_async
 from dialtone.server.dbapi import drive, is_busy, unavailable
 
 if TYPE_CHECKING:
@@ -142,14 +141,8 @@ _watchdog = _Watchdog()
 
 
 def _cut_postgresql(dbapi_connection: Any) -> Callable[[], None]:
-    def cut() -> None:
-        fd = dbapi_connection.pgconn.socket  # raises once the connection is closed
-        # Shut the socket down through a duplicate: the driver's blocked wait wakes with an
-        # error and its own descriptor stays valid until it closes it.
-        with socket.socket(fileno=os.dup(fd)) as duplicate:
-            duplicate.shutdown(socket.SHUT_RDWR)
-
-    return cut
+    # Raises once the connection is closed: the watchdog then logs no cut.
+    return partial(pg_async.shut_down, dbapi_connection)
 
 
 class _SqliteFile:
@@ -490,8 +483,6 @@ class Database:
 
     async def _on_postgresql(self, work: Work[T], one_statement: bool) -> T:
         if self._async_pool is None:
-            from dialtone.server.pg_async import AsyncPool, Batches
-
             conninfo = dbapi.postgresql_conninfo(self.url)
             from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
@@ -499,7 +490,7 @@ class Database:
             bounds = _postgresql_bounds(
                 "connect_timeout" in given, str(given.get("options", "")), self.bounded
             )
-            self._async_pool = AsyncPool(
+            self._async_pool = pg_async.AsyncPool(
                 make_conninfo(conninfo, **bounds),
                 size=HOPS,
                 wait_timeout=POOL_TIMEOUT,
@@ -508,7 +499,7 @@ class Database:
                 checkout_deadline=CHECKOUT_DEADLINE,
                 on_cut=_log_cut,
             )
-            self._batches = Batches(self._async_pool)
+            self._batches = pg_async.Batches(self._async_pool)
         if one_statement:
             return await work(self._batches)
         async with self._async_pool.connection() as raw, raw.transaction():

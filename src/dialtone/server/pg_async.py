@@ -24,15 +24,19 @@ from typing import Any
 PING = "SELECT 1"
 
 
-def cut(connection: Any) -> Callable[[], None]:
-    """Shut the connection's socket down (through a duplicate: psycopg's own descriptor stays
-    valid until it closes it), so whatever waits on it fails at once."""
+def shut_down(connection: Any) -> None:
+    """Shut a psycopg connection's socket down (through a duplicate: psycopg's own descriptor
+    stays valid until it closes it), so whatever waits on it fails at once. Raises once the
+    connection is closed (nothing left to cut)."""
+    fd = connection.pgconn.socket
+    with socket.socket(fileno=os.dup(fd)) as duplicate:
+        duplicate.shutdown(socket.SHUT_RDWR)
 
+
+def cut(connection: Any) -> Callable[[], None]:
     def shut() -> None:
         with suppress(Exception):  # already closed: nothing to cut
-            fd = connection.pgconn.socket
-            with socket.socket(fileno=os.dup(fd)) as duplicate:
-                duplicate.shutdown(socket.SHUT_RDWR)
+            shut_down(connection)
 
     return shut
 
