@@ -250,7 +250,7 @@ def test_web_build_writes_a_static_phone(tmp_path, capsys):
     import re
 
     from dialtone.server import sounds
-    from dialtone.server.web import SDK, WEB
+    from dialtone.server.web import SDK, VENDOR, WEB
 
     if not SDK.exists():
         pytest.skip("the Voice SDK is not installed (npm ci in src/dialtone/web)")
@@ -265,7 +265,7 @@ def test_web_build_writes_a_static_phone(tmp_path, capsys):
     assert re.fullmatch(r"[0-9a-f]{12}", folder.name)
     files = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
     assets = {f"assets/{folder.name}/{name}" for name in ("app.js", "style.css")}
-    assets |= {f"assets/{folder.name}/vendor/twilio.min.js"}
+    assets |= {f"assets/{folder.name}/{name}" for name in VENDOR}
     assets |= {f"assets/{folder.name}/sounds/{name}.wav" for name in sounds.NAMES}
     assert files == {"index.html", "config.json", *assets}
     for name in files:
@@ -275,7 +275,7 @@ def test_web_build_writes_a_static_phone(tmp_path, capsys):
     # (In-page references, `href="#i-call"` to the inline SVG icons, are not files.)
     refs = re.findall(r'(?:src|href)="([^":#][^":]*)"', page)
     assert sorted(refs) == sorted(
-        f"assets/{folder.name}/{name}" for name in ("style.css", "vendor/twilio.min.js", "app.js")
+        f"assets/{folder.name}/{name}" for name in ("style.css", *VENDOR, "app.js")
     )
     assert all((out / ref).is_file() for ref in refs)
     # app.js finds its sounds beside itself (assets/<digest>/sounds/), not beside the page.

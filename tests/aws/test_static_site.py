@@ -18,7 +18,7 @@ from botocore.stub import Stubber
 
 from dialtone.aws import static_site
 from dialtone.cli import main
-from dialtone.server.web import SDK
+from dialtone.server.web import SDK, VENDOR
 
 API_BASE = "https://abc.execute-api.ap-northeast-1.amazonaws.com/prod"
 BUCKET = "phone-site"
@@ -135,7 +135,7 @@ def test_deploy_uploads_the_build_with_types_caching_and_an_invalidation(aws, tm
     page = aws.s3.get_object(Bucket=BUCKET, Key="index.html")["Body"].read().decode()
     refs = page_references(page)
     assert sorted(refs) == sorted(
-        f"assets/{digest}/{name}" for name in ("style.css", "vendor/twilio.min.js", "app.js")
+        f"assets/{digest}/{name}" for name in ("style.css", *VENDOR, "app.js")
     )
     assert set(refs) <= stored
     # app.js finds the sounds beside itself: they are in the bucket there too.

@@ -228,7 +228,7 @@ def test_answer_an_incoming_call(phone, system):
     _sign_in(phone)
     call = system.emulator.post("/emulator/calls", data={"From": PHONE, "To": LINE}).json()
     phone.wait_for_selector("#incoming:not([hidden])", timeout=20000)
-    assert phone.inner_text("#incoming-from") == PHONE
+    assert phone.inner_text("#incoming-from") == "090-5987-6543"  # PHONE, as written in Japan
     phone.click("#accept")
     phone.wait_for_function(
         "document.getElementById('status').textContent.startsWith('In a call')", timeout=20000
@@ -269,7 +269,7 @@ def test_seed_check_4_2_from_the_dev_console(browser, dev_phone, dev_system):
     assert console.input_value("#dial") == LINE
     console.click("#call")
     dev_phone.wait_for_selector("#incoming:not([hidden])", timeout=20000)
-    assert dev_phone.inner_text("#incoming-from") == PHONE
+    assert dev_phone.inner_text("#incoming-from") == "090-5987-6543"
     dev_phone.click("#accept")
     dev_phone.wait_for_function(
         "document.getElementById('status').textContent.startsWith('In a call')", timeout=20000

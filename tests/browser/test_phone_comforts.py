@@ -91,12 +91,13 @@ def test_an_outgoing_call_is_calling_then_ringing_then_in_a_call(opened, system)
     system.emulator.put(f"/emulator/phones/{PHONE}", json={"answer_after": 3})
     phone = opened()
     _sign_in(phone)
-    phone.fill("#number", "090-5987-6543")
+    phone.fill("#number", "09059876543")
     phone.click("#call")
     phone.wait_for_function("document.getElementById('call-state').textContent === 'Ringing…'")
     assert phone.is_hidden("#timer")  # nobody has answered: no call time yet
     assert phone.is_disabled("#call")  # one call at a time
-    assert phone.inner_text("#peer") == "090-5987-6543"  # as typed
+    peer = phone.locator("#peer .number")  # typed as digits, shown as people write it
+    assert (peer.inner_text(), peer.get_attribute("title")) == ("090-5987-6543", PHONE)
     phone.wait_for_timeout(1500)
     assert _call_state(phone) == "Ringing…"  # still: the callee takes 3 s
     _status_is(phone, "In a call")
@@ -115,16 +116,21 @@ def test_the_keyboard_dials_and_pasting_any_format_works(opened, system):
     phone = opened()
     _sign_in(phone)
     phone.click("#recent-title")  # focus away from every field: the page itself listens
+    # Laid out as it is typed, as people write numbers in the line's country (Japan).
     phone.keyboard.type("0905x")  # letters are not digits
-    assert phone.input_value("#number") == "0905"
+    assert phone.input_value("#number") == "090-5"
     phone.keyboard.press("Backspace")
     assert phone.input_value("#number") == "090"
     phone.click("#erase")
     assert phone.input_value("#number") == "09"
+    phone.fill("#number", "")
+    phone.type("#number", "0312345678")  # typing in the field itself
+    assert phone.input_value("#number") == "03-1234-5678"
     for pasted, expected in [
-        ("+81 (90) 5987-6543", "+819059876543"),
-        ("０９０－５９８７－６５４３", "09059876543"),  # full-width, as Japanese pages write it
-        ("tel:+81-90-5987-6543", "+819059876543"),
+        ("+81 (90) 5987-6543", "+81 90 5987 6543"),
+        ("０９０－５９８７－６５４３", "090-5987-6543"),  # full-width, as Japanese pages write it
+        ("tel:+81-90-5987-6543", "+81 90 5987 6543"),
+        ("*21#", "*21#"),  # service codes stay as typed
     ]:
         phone.fill("#number", "")
         phone.focus("#number")
@@ -153,9 +159,12 @@ def test_a_ringing_call_shows_in_the_title_and_as_a_notification(opened, system)
     assert phone.evaluate("window.permissionAsked") == 1
     call = system.emulator.post("/emulator/calls", data={"From": PHONE, "To": LINE}).json()
     phone.wait_for_selector("#incoming:not([hidden])", timeout=20000)
-    assert "is calling" in phone.title() and PHONE in phone.title()
+    # A caller this line has never talked to, shown as people in Japan write it (item 7).
+    assert "is calling" in phone.title() and "090-5987-6543" in phone.title()
+    caller = phone.locator("#incoming-from .number")
+    assert (caller.inner_text(), caller.get_attribute("title")) == ("090-5987-6543", PHONE)
     notices = phone.evaluate("window.notices")
-    assert notices == [{"title": "Incoming call", "body": PHONE, "open": True}]
+    assert notices == [{"title": "Incoming call", "body": "090-5987-6543", "open": True}]
     system.emulator.post(f"/emulator/calls/{call['sid']}/hangup")  # the caller gives up
     _status_is(phone, "Missed call")
     assert phone.title() == "dialtone"
@@ -195,7 +204,9 @@ def test_a_refused_call_says_why_on_screen_and_in_recent_calls(opened, system):
     item = phone.locator("#recent li[data-outcome='refused']")
     item.wait_for(timeout=20000)
     assert "Calls to country code +1 are not allowed" in item.inner_text()
-    assert item.locator(".number").inner_text() == "+1 415-555-0100"
+    # Another country's number in international format (E.123 spacing, as libphonenumber-js
+    # writes it), E.164 on hover.
+    assert item.locator(".number").inner_text() == "+1 415 555 0100"
     assert item.locator(".number").get_attribute("title") == "+14155550100"
 
 

@@ -7,12 +7,20 @@ from dataclasses import replace
 import pytest
 
 from dialtone.server import sounds
+from dialtone.server.web import VENDOR
 
 
 def test_the_page_and_its_config(server):
     page = server.http.get("/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert 'src="vendor/twilio.min.js"' in page.text
+    # The page's npm libraries (the Voice SDK, the numbering plans) come from this server.
+    for name, path in VENDOR.items():
+        assert f'src="{name}"' in page.text
+        if path.exists():
+            served = server.http.get(f"/{name}")
+            assert served.status_code == 200 and served.content == path.read_bytes()
+            assert served.headers["content-type"].startswith("application/javascript")
     assert server.http.get("/app.js").headers["content-type"].startswith("application/javascript")
     assert server.http.get("/config.json").json() == {"apiBase": "", "chunderw": None}
 

@@ -18,6 +18,7 @@ from dialtone.cli.common import CommandError
 REFERENCES = {
     "style.css": 'href="style.css"',
     "vendor/twilio.min.js": 'src="vendor/twilio.min.js"',
+    "vendor/libphonenumber.js": 'src="vendor/libphonenumber.js"',
     "app.js": 'src="app.js"',
 }
 DIGEST_LENGTH = 12  # hex digits: 48 bits, plenty to tell builds apart
@@ -37,12 +38,16 @@ def _sources() -> tuple[str, dict[str, bytes]]:
     """index.html's text, and everything the page loads besides itself and config.json, by
     path relative to the page."""
     from dialtone.server import sounds
-    from dialtone.server.web import SDK, WEB
+    from dialtone.server.web import VENDOR, WEB
 
-    if not SDK.exists():
-        raise CommandError("the Voice SDK is not installed: run `npm ci` in src/dialtone/web")
+    missing = [name for name, path in VENDOR.items() if not path.exists()]
+    if missing:
+        raise CommandError(
+            f"the phone's npm packages are not installed ({', '.join(missing)}): "
+            "run `npm ci` in src/dialtone/web"
+        )
     assets = {name: (WEB / name).read_bytes() for name in ("app.js", "style.css")}
-    assets["vendor/twilio.min.js"] = SDK.read_bytes()
+    assets |= {name: path.read_bytes() for name, path in VENDOR.items()}
     for name in sounds.NAMES:
         assets[f"sounds/{name}.wav"] = sounds.wav(name)
     return (WEB / "index.html").read_text(encoding="utf-8"), assets

@@ -12,6 +12,16 @@ from dialtone.server import sounds
 
 WEB = Path(__file__).resolve().parent.parent / "web"
 SDK = WEB / "node_modules" / "@twilio" / "voice-sdk" / "dist" / "twilio.min.js"
+# The page's npm libraries, by the path it loads them from: the Voice SDK, and Google's
+# numbering plans (libphonenumber-js, "max" metadata: it tells valid numbers, not only lengths).
+VENDOR = {
+    "vendor/twilio.min.js": SDK,
+    "vendor/libphonenumber.js": WEB
+    / "node_modules"
+    / "libphonenumber-js"
+    / "bundle"
+    / "libphonenumber-max.js",
+}
 _FILES = {
     "/": ("index.html", "text/html"),
     "/app.js": ("app.js", "application/javascript"),
@@ -25,12 +35,14 @@ async def static(request: Request) -> Response:
     return FileResponse(WEB / name, media_type=media_type, headers=_HEADERS)
 
 
-async def sdk(request: Request) -> Response:
-    if not SDK.exists():
+async def vendor(request: Request) -> Response:
+    path = VENDOR[request.url.path.removeprefix("/")]
+    if not path.exists():
         return PlainTextResponse(
-            "the Voice SDK is not installed: run `npm ci` in src/dialtone/web\n", status_code=503
+            "the phone's npm packages are not installed: run `npm ci` in src/dialtone/web\n",
+            status_code=503,
         )
-    return FileResponse(SDK, media_type="application/javascript", headers=_HEADERS)
+    return FileResponse(path, media_type="application/javascript", headers=_HEADERS)
 
 
 async def sound(request: Request) -> Response:
@@ -54,7 +66,7 @@ async def config(request: Request) -> JSONResponse:
 def routes() -> list[Route]:
     return [
         *(Route(path, static, methods=["GET"]) for path in _FILES),
-        Route("/vendor/twilio.min.js", sdk, methods=["GET"]),
+        *(Route(f"/{name}", vendor, methods=["GET"]) for name in VENDOR),
         Route("/sounds/{name}.wav", sound, methods=["GET"]),
         Route("/config.json", config, methods=["GET"]),
     ]

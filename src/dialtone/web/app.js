@@ -161,8 +161,19 @@ function sounds() {
   return Object.fromEntries(names.map((n) => [n, new URL(`sounds/${n}.wav`, assetBase).href]));
 }
 
-// Numbers: shown as the server formats them (the line's national format), E.164 on hover and
-// on copy. The browser has no numbering plan: a number being typed is shown as typed.
+// Numbers as people at home write them, by Google's numbering plans (libphonenumber-js): the
+// line's own country's numbers in national format ("090-5987-6543"), others international;
+// E.164 on hover and on copy. Without the library (not installed), the server's formats.
+const plans = window.libphonenumber || null;
+function homeCountry() {
+  const line = plans && state.line && plans.parsePhoneNumberFromString(state.line);
+  return (line && line.country) || undefined;
+}
+function formatNumber(e164) {
+  const number = plans && e164 && e164.startsWith("+") && plans.parsePhoneNumberFromString(e164);
+  if (!number || !number.isValid()) return null;
+  return number.country === homeCountry() ? number.formatNational() : number.formatInternational();
+}
 function numberElement(e164, display, tag = "span") {
   const el = document.createElement(tag);
   el.className = "number";
@@ -171,9 +182,23 @@ function numberElement(e164, display, tag = "span") {
   return el;
 }
 function displayOf(e164) {
+  const formatted = formatNumber(e164);
+  if (formatted) return formatted;
   const known = state.calls.find((c) => c.number === e164 && c.display);
   if (known) return known.display;
   return e164 === state.line ? state.lineDisplay || e164 : e164;
+}
+// What is typed, laid out as it would be written ("0905" → "090-5"), dialled from the line's
+// country; tones (* #) and anything the plans cannot lay out stay as typed.
+function asTyped(text) {
+  const cleaned = cleanNumber(text);
+  if (!plans || !cleaned || /[*#]/.test(cleaned)) return cleaned;
+  return new plans.AsYouType(homeCountry()).input(cleaned);
+}
+// The number a typed text dials, in E.164, when the plans know it for a valid number.
+function e164Of(text) {
+  const number = plans && plans.parsePhoneNumberFromString(cleanNumber(text), homeCountry());
+  return number && number.isValid() ? number.number : null;
 }
 // What a person pastes ("+81 90-5987-6543", "(090) 5987 6543", full-width digits): the
 // digits, * and #, and a leading +.
@@ -327,7 +352,7 @@ function showPhone(on) {
   $("signin").hidden = on;
   $("phone").hidden = !on;
   $("me-box").hidden = !on;
-  $("me").replaceChildren(on ? numberElement(state.line, state.lineDisplay) : "");
+  $("me").replaceChildren(on ? numberElement(state.line, displayOf(state.line)) : "");
 }
 
 function forgetSession() {
@@ -450,8 +475,10 @@ async function placeCall(event) {
   try {
     const call = await state.device.connect({ params: { To: cleanNumber(typed) } });
     state.lastCallSid = null;
-    wireCall(call, typed, null);
-    callState("calling", typed);
+    const e164 = e164Of(typed);
+    const peer = e164 ? displayOf(e164) : typed;
+    wireCall(call, peer, e164);
+    callState("calling", peer);
     // The parent call's SID is known once the service acknowledges the call.
     const remember = () => { state.lastCallSid = call.parameters.CallSid || null; };
     call.on("ringing", remember);
@@ -471,12 +498,21 @@ function flashKey(key) {
 
 function press(key) {
   if (state.call) { state.call.sendDigits(key); return; }
-  $("number").value += key;
+  const input = $("number");
+  input.value = asTyped(input.value + key);
 }
 
 function erase() {
   const input = $("number");
-  input.value = input.value.slice(0, -1);
+  input.value = asTyped(cleanNumber(input.value).slice(0, -1));
+}
+
+// Typing in the field lays the number out too, unless the caret is inside it (editing).
+function onNumberInput(event) {
+  const input = event.target;
+  if (input.selectionStart !== input.value.length) return;
+  const laidOut = asTyped(input.value);
+  if (laidOut !== input.value) input.value = laidOut;
 }
 
 // The keyboard dials, wherever the focus is (except another field): digits, * # +,
@@ -512,12 +548,12 @@ function onPaste(event) {
   const cleaned = cleanNumber(text);
   if (!cleaned) return;
   event.preventDefault();
-  if (target === number) {
+  if (target === number && (number.selectionStart !== number.value.length || number.selectionEnd !== number.value.length)) {
     const { selectionStart: start, selectionEnd: end, value } = number;
     number.value = value.slice(0, start) + cleaned + value.slice(end);
     number.setSelectionRange(start + cleaned.length, start + cleaned.length);
   } else {
-    number.value = cleaned;
+    number.value = asTyped((target === number ? number.value : "") + cleaned);
   }
 }
 
@@ -631,7 +667,7 @@ function recentItem(entry, date, now) {
   badge.append(icon(OUTCOME_ICONS[outcome] || (entry.direction === "outgoing" ? "i-out" : "i-in")));
   const main = document.createElement("div");
   main.className = "what";
-  const who = numberElement(entry.number, entry.display, "strong");
+  const who = numberElement(entry.number, displayOf(entry.number), "strong");
   const detail = document.createElement("span");
   detail.className = "detail";
   const parts = outcome ? [direction, t(outcome)] : [direction];
@@ -653,11 +689,11 @@ function recentItem(entry, date, now) {
     const back = document.createElement("button");
     back.type = "button";
     back.className = "quiet back";
-    back.setAttribute("aria-label", t("callBack", entry.display || entry.number));
+    back.setAttribute("aria-label", t("callBack", displayOf(entry.number)));
     back.append(icon("i-phone"));
     back.addEventListener("click", () => {
       if (state.call) return;
-      $("number").value = entry.display || entry.number;
+      $("number").value = displayOf(entry.number);
       $("dial").requestSubmit();
     });
     item.append(back);
@@ -677,14 +713,14 @@ async function refreshRecent() {
   if (body.line && body.line.display) {
     state.lineDisplay = body.line.display;
     saveSession();
-    if (!$("phone").hidden) $("me").replaceChildren(numberElement(state.line, state.lineDisplay));
+    if (!$("phone").hidden) $("me").replaceChildren(numberElement(state.line, displayOf(state.line)));
   }
   renderRecent();
   // A refused call is spoken by the service; the reason is also shown here, once.
   const last = state.lastCallSid && state.calls.find((c) => c.callSid === state.lastCallSid);
   if (last && last.outcome === "refused" && !state.call) {
     state.lastCallSid = null;
-    problem(t("callRefused", last.display || last.number, refusalText(last)));
+    problem(t("callRefused", displayOf(last.number), refusalText(last)));
   }
 }
 
@@ -706,6 +742,7 @@ async function main() {
   $("line").value = localStorage.getItem("dialtone.line") || "";
   $("signin").addEventListener("submit", signIn);
   $("dial").addEventListener("submit", placeCall);
+  $("number").addEventListener("input", onNumberInput);
   $("pad").addEventListener("click", (e) => {
     const key = e.target.closest("[data-key]");
     if (key) press(key.dataset.key);
