@@ -50,6 +50,7 @@ def test_a_call_reads_as_sentences_with_national_numbers(human):
             _record("call_ended", call_sid=child, parent_call_sid=sid, status="completed"),
             _record("call_ended", call_sid=sid, status="completed", duration=12),
             _record("webhook_status_callback", call_sid=sid, outcome="recorded"),
+            _record("webhook_dial_ended", call_sid=sid, outcome="recorded", dial_status="busy"),
         )
     ]
     shown = [line for line in lines if line]

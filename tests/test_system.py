@@ -78,8 +78,15 @@ def test_incoming_call_with_no_browser_registered(system):
     assert child["status"] == "no-answer"
     assert done["status"] == "completed"
     emulator.idle()
+    # The <Dial>'s action reached the server (relative to the document: …/dial_ended).
+    (action,) = [
+        w for w in emulator.events(call["sid"], "webhook") if w["purpose"] == "dial_action"
+    ]
+    assert action["url"] == f"{system.server_url}/twilio/retrieve_twiml/dial_ended"
+    assert action["status"] == 200
     record = _history(system.db)[call["sid"]]
     assert record.status == "completed"
+    assert record.dial_status == "no-answer"  # the phone's history: missed
     assert record.line_number == TWILIO_NUMBER
     assert record.from_ == EXTERNAL_NUMBER
 
@@ -92,7 +99,11 @@ def test_incoming_call_answered_by_a_simulated_client(system):
     (child,) = emulator.children(call["sid"])
     assert child["status"] == "completed" and child["duration"] == "4"
     dial = emulator.events(call["sid"], "verb")[0]
-    assert dial["verb"] == "Dial" and dial["attributes"] == {"timeout": "60"}
+    assert dial["verb"] == "Dial"
+    assert dial["attributes"] == {"action": "dial_ended", "timeout": "60"}
+    emulator.idle()
+    record = _history(system.db)[call["sid"]]
+    assert (record.dial_status, record.dial_duration) == ("completed", 4)
 
 
 def test_a_number_the_server_does_not_know_hears_the_error_once(system):

@@ -291,6 +291,7 @@ _DESCRIPTIONS: dict[str, Callable[[HumanFormatter, _Fields], str]] = {
     "webhook_call_incoming": _incoming,
     "webhook_call_outgoing": _outgoing,
     "webhook_status_callback": _nothing,
+    "webhook_dial_ended": _nothing,  # the emulator's own lines say how the call ended
     "token_issued": _token_issued,
     "token_refused": _token_refused,
     "token_refreshed": _nothing,

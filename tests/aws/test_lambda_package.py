@@ -242,7 +242,14 @@ def test_the_packaged_handler_answers_seed_002s_curl_checks(package, db_url, kin
         "Response",
         {},
         "",
-        (("Dial", {"timeout": "60"}, "", (("Client", {}, SEED_CLIENT, ()),)),),
+        (
+            (
+                "Dial",
+                {"action": "dial_ended", "timeout": "60"},
+                "",
+                (("Client", {}, SEED_CLIENT, ()),),
+            ),
+        ),
     )
     assert structure(outgoing["body"]) == (
         "Response",
@@ -252,7 +259,12 @@ def test_the_packaged_handler_answers_seed_002s_curl_checks(package, db_url, kin
             (
                 "Dial",
                 # answerOnBridge: the browser is answered when the callee picks up.
-                {"timeout": "60", "callerId": SEED_NUMBER, "answerOnBridge": "true"},
+                {
+                    "action": "dial_ended",
+                    "timeout": "60",
+                    "callerId": SEED_NUMBER,
+                    "answerOnBridge": "true",
+                },
                 "",
                 (("Number", {}, "+819059876543", ()),),
             ),

@@ -217,17 +217,36 @@ def test_recent_calls_say_direction_outcome_and_when(opened, system):
     phone.fill("#number", "090-5987-6543")
     phone.click("#call")
     _status_is(phone, "Call ended")
-    # The history has the browser's own (parent) leg: with answerOnBridge it was never
-    # answered; the emulator ends it no-answer when the callee is busy.
-    item = phone.locator(
-        "#recent li.outgoing:is([data-outcome='busy'], [data-outcome='no-answer'])"
-    )
+    # How it ended is the <Dial>'s DialCallStatus (its action request), stored by the server.
+    item = phone.locator("#recent li.outgoing[data-outcome='busy']")
     item.wait_for(timeout=20000)
     text = item.inner_text()
-    assert "090-5987-6543" in text and re.search(r"Outgoing · (Busy|No answer)", text)
+    assert "090-5987-6543" in text and "Outgoing · Busy" in text
     assert re.search(r"now|second|minute", item.locator("time").inner_text())
     assert phone.locator("#recent h3").first.text_content() == "Today"
-    assert item.locator("svg use").first.get_attribute("href") in ("#i-busy", "#i-missed")
+    assert item.locator("svg use").first.get_attribute("href") == "#i-busy"
+    # Declined here, missed (the caller gives up): the server knows, so another browser
+    # signed in to the same line (nothing of this one's storage) tells them apart too.
+    for outcome in ("declined", "missed"):
+        call = system.emulator.post("/emulator/calls", data={"From": PHONE, "To": LINE}).json()
+        phone.wait_for_selector("#incoming:not([hidden])", timeout=20000)
+        if outcome == "declined":
+            phone.click("#reject")
+        else:
+            system.emulator.post(f"/emulator/calls/{call['sid']}/hangup")
+        phone.wait_for_selector(f"#recent li.incoming[data-outcome='{outcome}']", timeout=20000)
+    other = opened(width=1100)
+    _sign_in(other)
+    other.wait_for_selector("#recent li.incoming[data-outcome='missed']", timeout=20000)
+    shown = [
+        (li.get_attribute("data-outcome"), li.locator(".detail").inner_text())
+        for li in other.locator("#recent li").all()
+    ]
+    assert shown == [
+        ("missed", "Incoming · Missed"),
+        ("declined", "Incoming · Declined"),
+        ("busy", "Outgoing · Busy"),
+    ]
 
 
 def test_copying_a_number_copies_its_e164_form(opened, system):
@@ -357,6 +376,7 @@ def test_screenshots_of_the_main_screens(opened, system):
         phone.screenshot(path=str(SHOTS / f"phone-in-call-{scheme}.png"), full_page=True)
         phone.click("#hangup")
         _status_is(phone, "Call ended")
+        phone.wait_for_selector("#recent li.outgoing[data-outcome='answered']", timeout=20000)
         call = system.emulator.post("/emulator/calls", data={"From": PHONE, "To": LINE}).json()
         phone.wait_for_selector("#incoming:not([hidden])", timeout=20000)
         phone.screenshot(path=str(SHOTS / f"phone-incoming-{scheme}.png"), full_page=True)

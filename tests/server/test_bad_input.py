@@ -15,6 +15,7 @@ TOKEN = "/twilio/retrieve_capability_token"
 WEBHOOKS = [
     "/twilio/retrieve_twiml/call_incoming",
     "/twilio/retrieve_twiml/call_outgoing",
+    "/twilio/retrieve_twiml/dial_ended",
     "/twilio/status_callback",
 ]
 ROUTES = [
@@ -102,7 +103,9 @@ def test_fuzzed_bytes_to_the_token_api_are_never_a_server_error(server, body, co
 @given(
     path=st.sampled_from(WEBHOOKS),
     params=st.dictionaries(
-        st.sampled_from(["CallSid", "From", "To", "CallStatus", "SequenceNumber", "Direction"])
+        st.sampled_from(
+            ["CallSid", "From", "To", "CallStatus", "SequenceNumber", "Direction", "DialCallStatus"]
+        )
         | st.text(max_size=8),
         st.text(max_size=60),
         max_size=6,

@@ -18,6 +18,7 @@ TOKEN = "/twilio/retrieve_capability_token"
 REFRESH = "/twilio/refresh_token"
 INCOMING = "/twilio/retrieve_twiml/call_incoming"
 STATUS = "/twilio/status_callback"
+DIAL_ENDED = "/twilio/retrieve_twiml/dial_ended"
 JSON = {"Content-Type": "application/json"}
 FORM = {"Content-Type": "application/x-www-form-urlencoded; charset=UTF-8"}
 ROUTES = [
@@ -25,6 +26,7 @@ ROUTES = [
     (REFRESH, JSON, token_api.MAX_BODY),
     (INCOMING, FORM, webhooks.MAX_BODY),
     (STATUS, FORM, webhooks.MAX_BODY),
+    (DIAL_ENDED, FORM, webhooks.MAX_BODY),
 ]
 
 

@@ -49,7 +49,8 @@ SEED_001_PARAMS = {
 
 SEED_TWIML = (
     '<?xml version="1.0" encoding="UTF-8"?>'
-    '<Response><Dial timeout="60"><Client>DeviceId_0001</Client></Dial></Response>'
+    '<Response><Dial action="dial_ended" timeout="60"><Client>DeviceId_0001</Client></Dial>'
+    "</Response>"
 )
 
 

@@ -28,7 +28,8 @@ SEED_PARAMS = {
 
 # An outgoing call answers the browser only when the callee picks up, so the phone can show
 # Ringing… until then: "answerOnBridge: the inbound leg keeps ringing until the callee answers".
-OUTGOING_DIAL = {"timeout": "60", "answerOnBridge": "true"}
+# Its action (relative: `…/retrieve_twiml/dial_ended`) tells how the dial ended.
+OUTGOING_DIAL = {"action": "dial_ended", "timeout": "60", "answerOnBridge": "true"}
 
 
 def _dial(number, caller_id=SEED_NUMBER):

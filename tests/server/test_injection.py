@@ -34,7 +34,8 @@ def _check(xml: str) -> ET.Element:
     assert tags.count("Dial") <= 1
     assert tags.count("Number") + tags.count("Client") <= 1
     for dial in root.iter("Dial"):
-        assert set(dial.attrib) <= {"timeout", "callerId", "answerOnBridge"}
+        assert set(dial.attrib) <= {"action", "timeout", "callerId", "answerOnBridge"}
+        assert dial.attrib.get("action") == "dial_ended"
         assert dial.attrib.get("callerId") in (None, "+815031234567")
     for number in root.iter("Number"):
         assert (

@@ -1,6 +1,8 @@
 """GET /twilio/calls as the phone shows it: numbers in the line's national format, how each
 call ended, and why the server refused a call (the caller only hears it)."""
 
+import pytest
+
 from tests.conftest import EXTERNAL_NUMBER, SEED_NUMBER, SEED_PASSWORD
 from tests.server.test_call_incoming import SEED_001_PARAMS
 from tests.server.test_call_outgoing import SEED_PARAMS
@@ -83,3 +85,104 @@ def test_an_incoming_call_that_nobody_answered_is_missed(server):
     _ended(server, sid, "no-answer", From=EXTERNAL_NUMBER, To=SEED_NUMBER, Direction="inbound")
     (entry,) = _calls(server)["calls"]
     assert (entry["direction"], entry["outcome"]) == ("incoming", "missed")
+
+
+DIAL_ENDED = "/twilio/retrieve_twiml/dial_ended"
+
+
+def _dial_ended(server, sid, dial_status, **call) -> None:
+    """The <Dial>'s action request: the call's own parameters plus how the dial ended."""
+    params = {"CallSid": sid, "CallStatus": "in-progress", "DialCallStatus": dial_status, **call}
+    assert server.webhook(DIAL_ENDED, params).text.endswith("<Response />")
+
+
+@pytest.mark.parametrize(
+    ("dial_status", "outcome"),
+    [
+        ("completed", "answered"),
+        ("busy", "declined"),  # the browser rejected it (Voice SDK call.reject())
+        ("no-answer", "missed"),
+        ("canceled", "missed"),  # the caller gave up first
+        ("failed", "missed"),
+    ],
+)
+def test_an_incoming_calls_dial_tells_how_it_ended(server, dial_status, outcome):
+    # Its parent leg ends `completed` whatever the browser did: only the dial tells.
+    sid = "CA" + "e1" * 16
+    server.webhook("/twilio/retrieve_twiml/call_incoming", dict(SEED_001_PARAMS, CallSid=sid))
+    _dial_ended(server, sid, dial_status, From=EXTERNAL_NUMBER, To=SEED_NUMBER, Direction="inbound")
+    _ended(server, sid, "completed", 30, From=EXTERNAL_NUMBER, Direction="inbound")
+    (entry,) = _calls(server)["calls"]
+    assert entry["direction"] == "incoming"
+    assert (entry["status"], entry["outcome"], entry["dialStatus"]) == (
+        "completed",
+        outcome,
+        dial_status,
+    )
+
+
+@pytest.mark.parametrize(
+    ("dial_status", "parent_status", "outcome"),
+    [
+        ("completed", "completed", "answered"),
+        ("busy", "no-answer", "busy"),  # answerOnBridge: the parent alone would say no-answer
+        ("no-answer", "no-answer", "no-answer"),
+        ("failed", "failed", "failed"),
+        ("canceled", "canceled", "canceled"),
+    ],
+)
+def test_an_outgoing_calls_dial_tells_how_it_ended(server, dial_status, parent_status, outcome):
+    sid = "CA" + "f2" * 16
+    _dial(server, sid, "090-5987-6543")
+    client = {"From": "client:DeviceId_0001", "Direction": "inbound"}
+    _dial_ended(server, sid, dial_status, DialCallDuration="12", **client)
+    _ended(server, sid, parent_status, 14, **client)
+    (entry,) = _calls(server)["calls"]
+    assert entry["direction"] == "outgoing"
+    assert (entry["outcome"], entry["dialStatus"], entry["dialDuration"]) == (
+        outcome,
+        dial_status,
+        12,
+    )
+    assert (entry["status"], entry["duration"]) == (parent_status, 14)
+
+
+def test_the_dial_tells_how_a_call_ended_without_status_callbacks(server):
+    # No status callbacks configured: the TwiML webhook's row, then the action; the call is
+    # over (the action answers no further verb), not ringing until it reads "unknown".
+    incoming, outgoing = "CA" + "a3" * 16, "CA" + "b4" * 16
+    server.webhook("/twilio/retrieve_twiml/call_incoming", dict(SEED_001_PARAMS, CallSid=incoming))
+    _dial(server, outgoing, "090-5987-6543")
+    _dial_ended(server, incoming, "busy", From=EXTERNAL_NUMBER, To=SEED_NUMBER)
+    _dial_ended(server, outgoing, "busy", From="client:DeviceId_0001", CallStatus="ringing")
+    seen = {c["callSid"]: c for c in _calls(server)["calls"]}
+    assert {sid: (c["status"], c["outcome"]) for sid, c in seen.items()} == {
+        incoming: ("completed", "declined"),
+        outgoing: ("completed", "busy"),
+    }
+    assert seen[outgoing]["number"] == EXTERNAL_NUMBER
+
+
+def test_the_dial_comes_before_any_other_news_of_the_call(server):
+    # Nothing stored the call before its action (no TwiML webhook row, no status callback).
+    sid = "CA" + "c5" * 16
+    _dial_ended(server, sid, "no-answer", From=EXTERNAL_NUMBER, To=SEED_NUMBER, Direction="inbound")
+    (entry,) = _calls(server)["calls"]
+    assert (entry["callSid"], entry["number"], entry["outcome"]) == (sid, EXTERNAL_NUMBER, "missed")
+
+
+def test_a_refusal_wins_over_the_dial(server):
+    sid = "CA" + "d6" * 16
+    assert "premium-rate" in _dial(server, sid, "0990-123-456")
+    _dial_ended(server, sid, "completed", From="client:DeviceId_0001")
+    (entry,) = _calls(server)["calls"]
+    assert entry["outcome"] == "refused"
+
+
+def test_calls_without_a_dial_status_keep_the_old_outcomes(server):
+    # Rows from before the action (or a lost action request): as before, from the parent leg.
+    sid = "CA" + "e7" * 16
+    server.webhook("/twilio/retrieve_twiml/call_incoming", dict(SEED_001_PARAMS, CallSid=sid))
+    _ended(server, sid, "completed", 8, From=EXTERNAL_NUMBER, To=SEED_NUMBER, Direction="inbound")
+    (entry,) = _calls(server)["calls"]
+    assert (entry["outcome"], entry["dialStatus"], entry["dialDuration"]) == (None, None, None)

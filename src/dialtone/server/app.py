@@ -173,6 +173,13 @@ def create_app(
             max_body_size=webhooks.MAX_BODY,
         ),
         Route(
+            # Every <Dial>'s action (twiml.DIAL_ACTION, relative to the two above).
+            "/twilio/retrieve_twiml/dial_ended",
+            webhooks.twilio_webhook("dial_ended", webhooks.dial_ended),
+            methods=webhook_methods,
+            max_body_size=webhooks.MAX_BODY,
+        ),
+        Route(
             "/twilio/status_callback",
             webhooks.twilio_webhook("status_callback", webhooks.status_callback),
             methods=webhook_methods,

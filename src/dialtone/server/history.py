@@ -1,4 +1,5 @@
-"""Call history from Twilio's status callbacks: one row per call leg, one per event."""
+"""Call history from Twilio's status callbacks: one row per call leg, one per event; and how
+each call's <Dial> ended, from the <Dial> action request (DialCallStatus)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,9 @@ _STATUSES = frozenset(
         "canceled",
     }
 )
+
+# A <Dial> action's DialCallStatus (reference §8; "answered" is unverified and not ours).
+DIAL_STATUSES = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
 
 # What a status callback carries (Twilio's names; none is a secret), the only parameters a
 # log line may repeat. Anything else a request holds (a custom parameter, a CallToken) is
@@ -70,6 +74,8 @@ STATUS_CALLBACK_PARAMETERS = frozenset(
         "RecordingDuration",
     }
 )
+# What a <Dial> action request adds to a call's parameters (reference §2.5).
+DIAL_ACTION_PARAMETERS = frozenset({"DialCallStatus", "DialCallSid", "DialCallDuration"})
 
 
 class BadStatusCallback(ValueError):
@@ -77,9 +83,12 @@ class BadStatusCallback(ValueError):
 
 
 def replayable(params: Mapping[str, str]) -> dict[str, str]:
-    """The status callback's own parameters, as a log line may keep them for a replay."""
+    """The status callback's (or <Dial> action's) own parameters, as a log line may keep them
+    for a replay."""
     return {
-        name: value[:300] for name, value in params.items() if name in STATUS_CALLBACK_PARAMETERS
+        name: value[:300]
+        for name, value in params.items()
+        if name in STATUS_CALLBACK_PARAMETERS or name in DIAL_ACTION_PARAMETERS
     }
 
 
@@ -174,6 +183,61 @@ class CallHistory:
                     raise
         return False
 
+    def record_dial(self, params: Mapping[str, str]) -> bool:
+        """Store how a call's <Dial> ended, from its action request. The request may come
+        before any status callback of the call (the parent's `completed` comes after it) or
+        with none configured: it then creates the call's row from its own parameters, which
+        later status callbacks complete. False when it was already stored (a redelivery)."""
+        call_sid = params.get("CallSid", "")
+        if not _CALL_SID.match(call_sid):
+            raise BadStatusCallback("CallSid must be CA followed by 32 hex digits")
+        dial_status = params.get("DialCallStatus", "")
+        if dial_status not in DIAL_STATUSES:
+            raise BadStatusCallback(f"DialCallStatus {dial_status[:20]!r} is not a dial status")
+        status = params.get("CallStatus", "") or "in-progress"
+        if status not in _STATUSES:
+            raise BadStatusCallback(f"CallStatus {status[:20]!r} is not a call status")
+        parent = params.get("ParentCallSid") or None
+        if parent is not None and not _CALL_SID.match(parent):
+            raise BadStatusCallback("ParentCallSid must be CA followed by 32 hex digits")
+        dial_duration = _int(params, "DialCallDuration")
+        now = utcnow()
+
+        for attempt in range(2):
+            try:
+                with self.db.session() as session:
+                    call = session.get(Call, call_sid)
+                    if call is None:
+                        # Status callbacks (their SequenceNumber >= 0) override this status.
+                        session.add(
+                            Call(
+                                call_sid=call_sid,
+                                parent_call_sid=parent,
+                                line_number=self._line_of(session, params),
+                                from_=params.get("From", "")[:300],
+                                to=params.get("To", "")[:300],
+                                direction=params.get("Direction", "")[:32],
+                                status=status,
+                                last_sequence_number=-1,
+                                started_at=now,
+                                updated_at=now,
+                                dial_status=dial_status,
+                                dial_duration=dial_duration,
+                            )
+                        )
+                        return True
+                    if (call.dial_status, call.dial_duration) == (dial_status, dial_duration):
+                        return False
+                    call.dial_status = dial_status
+                    call.dial_duration = dial_duration
+                    call.updated_at = max(call.updated_at, now)
+                return True
+            except IntegrityError:
+                # A status callback created the row meanwhile: update it instead.
+                if attempt:
+                    raise
+        return False
+
     @staticmethod
     def _line_of(session: Session, params: Mapping[str, str]) -> str | None:
         """The line of a call: its client caller, else our number it reached or left from."""
@@ -205,6 +269,12 @@ IN_PROGRESS_FOR_AT_MOST = timedelta(hours=4, minutes=5)
 
 
 def _final_status(call: Call, now: datetime) -> str:
+    if call.dial_status is not None and (
+        call.status in RINGING_STATUSES or call.status == "in-progress"
+    ):
+        # Its <Dial> ended and the server's action answers no further verb: the call ended
+        # then, whether or not its final status callback reached us.
+        return "completed"
     silent_for = now - call.updated_at
     if call.status in RINGING_STATUSES and silent_for > RINGING_FOR_AT_MOST:
         return "unknown"
@@ -222,6 +292,22 @@ _REFUSAL_KINDS = (
     (re.compile(r"^caller id does not belong"), "caller-id"),
 )
 _FINAL = {"busy": "busy", "no-answer": "no-answer", "canceled": "canceled", "failed": "failed"}
+# How a <Dial> ended (DialCallStatus), as each side's phone says it. An incoming call's
+# <Dial><Client> ends `busy` when the browser declines it (the Voice SDK's call.reject()).
+_DIALLED_OUT = {
+    "completed": "answered",
+    "busy": "busy",
+    "no-answer": "no-answer",
+    "failed": "failed",
+    "canceled": "canceled",
+}
+_DIALLED_IN = {
+    "completed": "answered",
+    "busy": "declined",
+    "no-answer": "missed",
+    "canceled": "missed",
+    "failed": "missed",
+}
 
 
 def _refusal(reason: str) -> dict:
@@ -235,11 +321,15 @@ def _refusal(reason: str) -> dict:
 
 
 def _outcome(call: Call, status: str, outgoing: bool) -> str | None:
-    """How the call ended, as a phone's history says it. An incoming call's parent leg ends
+    """How the call ended, as a phone's history says it: from its <Dial>'s DialCallStatus
+    when the action request told it. Without one (rows from before it, or a lost action) from
+    the parent leg's status, which cannot tell everything: an incoming call's parent leg ends
     `completed` whether the browser answered, declined or missed it (its <Dial> answered the
-    caller): None then, and the phone that took part knows the rest."""
+    caller): None then."""
     if call.refusal:
         return "refused"
+    if call.dial_status is not None:
+        return (_DIALLED_OUT if outgoing else _DIALLED_IN).get(call.dial_status, "unknown")
     if status in _FINAL:
         return _FINAL[status] if outgoing else "missed"
     if status == "unknown":
@@ -287,6 +377,8 @@ def recent_calls(db: Database, line_number: str, limit: int = 50) -> list[dict]:
                 "outcome": _outcome(call, status, outgoing),
                 "refusal": _refusal(call.refusal) if call.refusal else None,
                 "duration": call.duration,
+                "dialStatus": call.dial_status,
+                "dialDuration": call.dial_duration,
                 "startedAt": call.started_at.isoformat(),
             }
         )

@@ -64,6 +64,10 @@ class Call(Base):
     duration: Mapped[int | None] = mapped_column(Integer)
     # Why the server refused the call (an outgoing call to a premium-rate number…), if it did.
     refusal: Mapped[str | None] = mapped_column(String(200))
+    # How its <Dial> ended (the action's DialCallStatus: completed, busy, no-answer, failed,
+    # canceled) and how long the dialled party was connected (DialCallDuration), if we know.
+    dial_status: Mapped[str | None] = mapped_column(String(20))
+    dial_duration: Mapped[int | None] = mapped_column(Integer)
     last_sequence_number: Mapped[int] = mapped_column(Integer, default=-1)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

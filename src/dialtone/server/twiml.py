@@ -10,17 +10,27 @@ from functools import lru_cache
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
 DIAL_TIMEOUT = 60  # seconds, as in the seeds
+# Every <Dial>'s `action`: Twilio requests it when the dial ends, with DialCallStatus (how it
+# ended, which the parent leg's own status cannot tell). Relative, so it resolves against the
+# document's URL (`…/retrieve_twiml/call_incoming` → `…/retrieve_twiml/dial_ended`), behind an
+# API Gateway stage prefix too. Its answer is an empty <Response/>: the call ends as it would
+# without `action`.
+DIAL_ACTION = "dial_ended"
 
 APOLOGY = "We are sorry, this call cannot be completed right now. Please try again later."
 
 
 @lru_cache(maxsize=4096)
 def dial_client(client_name: str, caller_id: str | None = None) -> str:
-    """Ring a browser phone: the seed's `<Dial timeout="60"><Client>…</Client></Dial>`.
+    """Ring a browser phone: the seed's `<Dial timeout="60"><Client>…</Client></Dial>`, with
+    `action` (DIAL_ACTION).
     With `caller_id` (a line calling another line) it is an outgoing call: see `dial_number`."""
     response = VoiceResponse()
     dial = Dial(
-        timeout=DIAL_TIMEOUT, caller_id=caller_id, answer_on_bridge=True if caller_id else None
+        action=DIAL_ACTION,
+        timeout=DIAL_TIMEOUT,
+        caller_id=caller_id,
+        answer_on_bridge=True if caller_id else None,
     )
     dial.client(client_name)
     response.append(dial)
@@ -33,7 +43,9 @@ def dial_number(number: str, caller_id: str) -> str:
     call is answered only when the callee picks up ("the inbound leg keeps ringing until the
     callee answers"), so the phone shows Ringing… until then and starts its timer on answer."""
     response = VoiceResponse()
-    dial = Dial(timeout=DIAL_TIMEOUT, caller_id=caller_id, answer_on_bridge=True)
+    dial = Dial(
+        action=DIAL_ACTION, timeout=DIAL_TIMEOUT, caller_id=caller_id, answer_on_bridge=True
+    )
     dial.number(number)
     response.append(dial)
     return response.to_xml()

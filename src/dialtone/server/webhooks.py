@@ -2,7 +2,9 @@
 
 Every handler runs behind `twilio_webhook`, which checks `X-Twilio-Signature` against
 the public URL (403, no TwiML, when it fails) and turns any failure inside the handler
-(database down included) into safe TwiML: an apology and a hang-up.
+(database down included) into safe TwiML: an apology and a hang-up. Two only record
+(status callbacks, and `dial_ended`, every <Dial>'s action): what they cannot store is
+logged for replay instead; `dial_ended` answers an empty <Response/> whatever happens.
 
 A call's lookups and its first history row are one transaction, committed before the TwiML
 is sent (Lambda may freeze the process right after): when the row cannot be written, the
@@ -142,8 +144,8 @@ def _endpoint(
             return PlainTextResponse("invalid or missing X-Twilio-Signature\n", status_code=403)
         try:
             # Bounded: Twilio waits 15 s in all, and the apology must reach it before.
-            if handler is status_callback:
-                body, fields = await bounded(status_callback, services, params)
+            if handler is status_callback or handler is dial_ended:
+                body, fields = await bounded(handler, services, params)
             else:
                 # An incoming call's work is one statement on PostgreSQL (route_incoming).
                 body, fields = await services.db.run(
@@ -158,11 +160,17 @@ def _endpoint(
                 call_sid=call_sid,
                 reason=str(exc),
             )
+            if handler is dial_ended:
+                # The caller may still be on the line: no error for them to hear (a 4xx would
+                # make Twilio play its application error); the call ends as without `action`.
+                return Response(twiml.empty(), media_type=XML)
             return PlainTextResponse(f"{exc}\n", status_code=400)
         except Exception as exc:
             ms = round((time.perf_counter() - started) * 1000, 1)
             if handler is status_callback:
                 return _not_stored(params, exc, ms)
+            if handler is dial_ended:
+                return _dial_not_stored(params, exc, ms)
             logs.event(
                 log,
                 "webhook_failed",
@@ -338,6 +346,43 @@ def status_callback(services: Services, params: Params) -> tuple[str, dict]:
         "status": params.get("CallStatus"),
         "sequence": params.get("SequenceNumber"),
     }
+
+
+def dial_ended(services: Services, params: Params) -> tuple[str, dict]:
+    """A <Dial> of ours ended (its `action`, twiml.DIAL_ACTION): record how (DialCallStatus)
+    for the phone's history, and answer no further verb, so the call ends as it would without
+    `action`. It may come before any status callback of the call, or with none configured."""
+    from dialtone.server.history import BadStatusCallback  # the ORM: not on the call path
+
+    try:
+        new = services.history.record_dial(params)
+    except BadStatusCallback as exc:
+        raise BadWebhook(str(exc)) from None
+    return twiml.empty(), {
+        "outcome": "recorded" if new else "duplicate",
+        "dial_status": params.get("DialCallStatus"),
+        "dial_call_sid": params.get("DialCallSid", "")[:34] or None,
+    }
+
+
+def _dial_not_stored(params: Params, exc: Exception, ms: float) -> Response:
+    """A dial's end we could not store: logged for replay as a status callback is
+    (`_not_stored`), but answered with the empty TwiML all the same. The caller may still be on
+    the line, and an error status would make Twilio play its application error to them."""
+    from dialtone.server.history import replayable
+
+    logs.event(
+        log,
+        "dial_ended_not_stored",
+        level=logging.ERROR,
+        webhook="dial_ended",
+        call_sid=params.get("CallSid", "")[:34],
+        error=type(exc).__name__,
+        ms=ms,
+        replay=True,
+        params=replayable(params),
+    )
+    return Response(twiml.empty(), media_type=XML)
 
 
 def _not_stored(params: Params, exc: Exception, ms: float) -> Response:

@@ -446,21 +446,20 @@ function onIncoming(call) {
     notice = new Notification(t("incomingTitle"), { body: shown, tag: "dialtone-incoming", requireInteraction: true });
     notice.onclick = () => { window.focus(); notice.close(); };
   }
-  const done = (outcome) => {
-    rememberIncoming(from, outcome);
+  const done = () => {
     if (notice) notice.close();
     if (state.incoming === call) state.incoming = null;
     restoreTitle();
   };
   call.on("cancel", () => {
-    done("missed");
+    done();
     $("incoming").hidden = true;
     if (!state.call) $("call").disabled = false;
     say(t("missedCall"));
     refreshRecent();
   });
-  call.on("accept", () => done("answered"));
-  call.on("reject", () => done("declined"));
+  call.on("accept", done);
+  call.on("reject", () => { done(); setTimeout(refreshRecent, 1000); });
   $("accept").focus();
 }
 
@@ -638,26 +637,11 @@ function renderRecent() {
   }));
 }
 
-// An incoming call's history entry cannot tell answered, declined and missed apart (its
-// parent leg completes either way): this browser remembers what it did with the calls it rang.
-const SEEN_KEY = "dialtone.incoming-outcomes";
-function rememberIncoming(number, outcome) {
-  let seen = [];
-  try { seen = JSON.parse(localStorage.getItem(SEEN_KEY) || "[]"); } catch (error) { /* damaged */ }
-  seen.unshift({ number, outcome, at: Date.now() });
-  localStorage.setItem(SEEN_KEY, JSON.stringify(seen.slice(0, 100)));
-}
-function incomingOutcome(entry) {
-  let seen = [];
-  try { seen = JSON.parse(localStorage.getItem(SEEN_KEY) || "[]"); } catch (error) { return null; }
-  const started = Date.parse(entry.startedAt);
-  const match = seen.find((s) => s.number === entry.number && Math.abs(s.at - started) < 90000);
-  return match ? match.outcome : null;
-}
-
 function recentItem(entry, date, now) {
   const item = document.createElement("li");
-  const outcome = entry.outcome || (entry.direction === "incoming" && incomingOutcome(entry)) || "";
+  // How it ended comes from the server (the <Dial>'s DialCallStatus); rows from before it
+  // recorded that have none.
+  const outcome = entry.outcome || "";
   item.className = `call ${entry.direction} ${outcome}`;
   item.dataset.callSid = entry.callSid;
   item.dataset.outcome = outcome;
@@ -671,7 +655,9 @@ function recentItem(entry, date, now) {
   const detail = document.createElement("span");
   detail.className = "detail";
   const parts = outcome ? [direction, t(outcome)] : [direction];
-  if (outcome === "answered" && entry.duration) parts.push(t("duration", entry.duration));
+  // Talk time: how long the other party was connected (else the phone's own leg).
+  const talked = entry.dialDuration ?? entry.duration;
+  if (outcome === "answered" && talked) parts.push(t("duration", talked));
   detail.textContent = parts.join(" · ");
   main.append(who, detail);
   if (outcome === "refused") {

@@ -141,6 +141,69 @@ def test_caller_hangs_up_while_ringing_cancels_and_still_requests_the_action(emu
     assert emulator.events(call["sid"], "audio") == []  # the action's TwiML is not run
 
 
+def test_the_canceled_action_carries_the_calls_own_parameters(emulator, dialed):
+    # An action request is a voice request: CallSid, From, To, Direction, CallStatus too
+    # (reference §2.1, §2.5), also when the caller hung up and its answer is not run.
+    emulator.set_phone(OTHER, mode="no-answer")
+    emulator.add_number(VoiceUrl=_dial(dialed, f"<Number>{OTHER}</Number>"))
+    call = emulator.call_in()
+    emulator.wait_event(call["sid"], "verb", verb="Dial")
+    time.sleep(0.1)
+    emulator.hang_up(call["sid"])
+    (action,) = dialed.wait("/dialed")
+    form = action.form
+    assert form["DialCallStatus"] == "canceled"
+    assert (form["CallSid"], form["From"], form["To"]) == (
+        call["sid"],
+        EXTERNAL_NUMBER,
+        TWILIO_NUMBER,
+    )
+    assert form["Direction"] == "inbound"
+    assert form["CallStatus"] == "completed"  # answered by the <Dial>, then hung up
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "status"),
+    [
+        ({"mode": "busy"}, "busy"),
+        ({"mode": "reject"}, "busy"),
+        ({"mode": "no-answer"}, "no-answer"),
+    ],
+)
+def test_answer_on_bridge_reports_how_the_callee_did_not_answer(
+    emulator, dialed, behaviour, status
+):
+    # The caller was never answered, yet DialCallStatus says busy, not no-answer.
+    emulator.set_phone(OTHER, **behaviour)
+    emulator.add_number(
+        VoiceUrl=_dial(
+            dialed, f"<Number>{OTHER}</Number>", 'action="/dialed" answerOnBridge="true"'
+        )
+    )
+    call = emulator.call_in()
+    (action,) = dialed.wait("/dialed")
+    assert action.form["DialCallStatus"] == status
+    assert action.form["CallSid"] == call["sid"]
+
+
+def test_a_relative_action_resolves_against_the_document_url(emulator, hooks):
+    # "Relative URLs resolve against the current document URL" (reference §7): the server's
+    # action="dial_ended" next to …/retrieve_twiml/call_incoming.
+    hooks.on("/twiml/dial_ended", "<Response/>")
+    emulator.set_phone(OTHER, mode="busy")
+    emulator.add_number(
+        VoiceUrl=hooks.on(
+            "/twiml/incoming",
+            f'<Response><Dial action="dial_ended"><Number>{OTHER}</Number></Dial></Response>',
+        )
+    )
+    call = emulator.call_in()
+    (action,) = hooks.wait("/twiml/dial_ended")
+    assert action.method == "POST"
+    assert action.form["DialCallStatus"] == "busy"
+    assert emulator.wait_status(call["sid"])["status"] == "completed"
+
+
 def test_caller_hangs_up_while_bridged(emulator, dialed):
     emulator.set_phone(OTHER, answer_after=1)
     emulator.add_number(VoiceUrl=_dial(dialed, f"<Number>{OTHER}</Number>"))

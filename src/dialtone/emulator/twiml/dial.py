@@ -29,6 +29,8 @@ from dialtone.emulator.call import (
     Call,
     Webhooks,
 )
+from dialtone.emulator.params import call_params
+from dialtone.emulator.switch import call_final_status
 from dialtone.emulator.twiml import attributes
 from dialtone.emulator.twiml.record import recording_url, silent_wav
 from dialtone.emulator.twiml.session import Goto, Session
@@ -214,9 +216,14 @@ async def execute(session: Session, element: ET.Element) -> Goto | None:
             if not child.ended:
                 switch.finish(child, COMPLETED if child is winner and child.answered else CANCELED)
         if action:
-            params = _action_params(
-                session, winner, CANCELED if winner is None else COMPLETED, record_from
-            )
+            # The action request carries the call's own parameters too (reference §2.5), as
+            # the one a Session fetches does; the caller is gone, so its final status.
+            params = {
+                **call_params(call, call_final_status(call)),
+                **_action_params(
+                    session, winner, CANCELED if winner is None else COMPLETED, record_from
+                ),
+            }
             switch.spawn(
                 switch.fire(call, session.resolve(action), method, params, "dial_action"),
                 f"dial action {call.sid}",
