@@ -172,9 +172,14 @@ def _wal_frames_after_steady_writes(path, commits=2000):
 
         anyio.run(main)
         with sqlite3.connect(path) as reader:
-            # The frames in the WAL now: all written since it last started over.
-            _busy, frames, _copied = reader.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-        return frames
+            # The frames in the WAL now: all written since it last started over. -1 while the
+            # server's checkpoint thread holds the checkpoint lock: ask again.
+            for _ in range(500):
+                _busy, frames, _copied = reader.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                if frames >= 0:
+                    return frames
+                time.sleep(0.01)
+        raise AssertionError("the WAL could not be checkpointed for 5 s")
     finally:
         db.dispose()
 
