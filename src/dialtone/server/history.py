@@ -110,21 +110,26 @@ def _timestamp(value: str) -> datetime:
     return parsed if parsed.tzinfo else utcnow()
 
 
+def _call_of(params: Mapping[str, str], status: str) -> tuple[str, str, str | None]:
+    """CallSid, CallStatus and ParentCallSid, checked."""
+    call_sid = params.get("CallSid", "")
+    if not _CALL_SID.match(call_sid):
+        raise BadStatusCallback("CallSid must be CA followed by 32 hex digits")
+    if status not in _STATUSES:
+        raise BadStatusCallback(f"CallStatus {status[:20]!r} is not a call status")
+    parent = params.get("ParentCallSid") or None
+    if parent is not None and not _CALL_SID.match(parent):
+        raise BadStatusCallback("ParentCallSid must be CA followed by 32 hex digits")
+    return call_sid, status, parent
+
+
 class CallHistory:
     def __init__(self, db: Database) -> None:
         self.db = db
 
     def record(self, params: Mapping[str, str]) -> bool:
         """Store one status callback. False when it was already stored (a redelivery)."""
-        call_sid = params.get("CallSid", "")
-        if not _CALL_SID.match(call_sid):
-            raise BadStatusCallback("CallSid must be CA followed by 32 hex digits")
-        status = params.get("CallStatus", "")
-        if status not in _STATUSES:
-            raise BadStatusCallback(f"CallStatus {status[:20]!r} is not a call status")
-        parent = params.get("ParentCallSid") or None
-        if parent is not None and not _CALL_SID.match(parent):
-            raise BadStatusCallback("ParentCallSid must be CA followed by 32 hex digits")
+        call_sid, status, parent = _call_of(params, params.get("CallStatus", ""))
         sequence = _int(params, "SequenceNumber")
         duration = _int(params, "CallDuration")
         when = _timestamp(params.get("Timestamp", ""))
@@ -154,19 +159,9 @@ class CallHistory:
                     )
                     call = session.get(Call, call_sid)
                     if call is None:
-                        call = Call(
-                            call_sid=call_sid,
-                            parent_call_sid=parent,
-                            line_number=self._line_of(session, params),
-                            from_=params.get("From", "")[:300],
-                            to=params.get("To", "")[:300],
-                            direction=params.get("Direction", "")[:32],
-                            status=status,
-                            duration=duration,
-                            last_sequence_number=order,
-                            started_at=when,
-                            updated_at=when,
-                        )
+                        call = self._new_call(session, params, call_sid, parent, status, when)
+                        call.duration = duration
+                        call.last_sequence_number = order
                         session.add(call)
                     else:
                         call.started_at = min(call.started_at, when)
@@ -188,18 +183,10 @@ class CallHistory:
         before any status callback of the call (the parent's `completed` comes after it) or
         with none configured: it then creates the call's row from its own parameters, which
         later status callbacks complete. False when it was already stored (a redelivery)."""
-        call_sid = params.get("CallSid", "")
-        if not _CALL_SID.match(call_sid):
-            raise BadStatusCallback("CallSid must be CA followed by 32 hex digits")
+        call_sid, status, parent = _call_of(params, params.get("CallStatus", "") or "in-progress")
         dial_status = params.get("DialCallStatus", "")
         if dial_status not in DIAL_STATUSES:
             raise BadStatusCallback(f"DialCallStatus {dial_status[:20]!r} is not a dial status")
-        status = params.get("CallStatus", "") or "in-progress"
-        if status not in _STATUSES:
-            raise BadStatusCallback(f"CallStatus {status[:20]!r} is not a call status")
-        parent = params.get("ParentCallSid") or None
-        if parent is not None and not _CALL_SID.match(parent):
-            raise BadStatusCallback("ParentCallSid must be CA followed by 32 hex digits")
         dial_duration = _int(params, "DialCallDuration")
         now = utcnow()
 
@@ -209,22 +196,10 @@ class CallHistory:
                     call = session.get(Call, call_sid)
                     if call is None:
                         # Status callbacks (their SequenceNumber >= 0) override this status.
-                        session.add(
-                            Call(
-                                call_sid=call_sid,
-                                parent_call_sid=parent,
-                                line_number=self._line_of(session, params),
-                                from_=params.get("From", "")[:300],
-                                to=params.get("To", "")[:300],
-                                direction=params.get("Direction", "")[:32],
-                                status=status,
-                                last_sequence_number=-1,
-                                started_at=now,
-                                updated_at=now,
-                                dial_status=dial_status,
-                                dial_duration=dial_duration,
-                            )
-                        )
+                        call = self._new_call(session, params, call_sid, parent, status, now)
+                        call.last_sequence_number = -1
+                        call.dial_status, call.dial_duration = dial_status, dial_duration
+                        session.add(call)
                         return True
                     if (call.dial_status, call.dial_duration) == (dial_status, dial_duration):
                         return False
@@ -237,6 +212,29 @@ class CallHistory:
                 if attempt:
                     raise
         return False
+
+    @classmethod
+    def _new_call(
+        cls,
+        session: Session,
+        params: Mapping[str, str],
+        call_sid: str,
+        parent: str | None,
+        status: str,
+        when: datetime,
+    ) -> Call:
+        """A call's row from the first request that tells of it (its own parameters)."""
+        return Call(
+            call_sid=call_sid,
+            parent_call_sid=parent,
+            line_number=cls._line_of(session, params),
+            from_=params.get("From", "")[:300],
+            to=params.get("To", "")[:300],
+            direction=params.get("Direction", "")[:32],
+            status=status,
+            started_at=when,
+            updated_at=when,
+        )
 
     @staticmethod
     def _line_of(session: Session, params: Mapping[str, str]) -> str | None:

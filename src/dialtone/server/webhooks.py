@@ -369,20 +369,25 @@ def _dial_not_stored(params: Params, exc: Exception, ms: float) -> Response:
     """A dial's end we could not store: logged for replay as a status callback is
     (`_not_stored`), but answered with the empty TwiML all the same. The caller may still be on
     the line, and an error status would make Twilio play its application error to them."""
+    _log_for_replay("dial_ended", params, exc, ms)
+    return Response(twiml.empty(), media_type=XML)
+
+
+def _log_for_replay(webhook: str, params: Params, exc: Exception, ms: float) -> None:
+    """One `<webhook>_not_stored` line with everything needed to replay the request."""
     from dialtone.server.history import replayable
 
     logs.event(
         log,
-        "dial_ended_not_stored",
+        f"{webhook}_not_stored",
         level=logging.ERROR,
-        webhook="dial_ended",
+        webhook=webhook,
         call_sid=params.get("CallSid", "")[:34],
         error=type(exc).__name__,
         ms=ms,
         replay=True,
         params=replayable(params),
     )
-    return Response(twiml.empty(), media_type=XML)
 
 
 def _not_stored(params: Params, exc: Exception, ms: float) -> Response:
@@ -390,19 +395,7 @@ def _not_stored(params: Params, exc: Exception, ms: float) -> Response:
     asks for retries on 5xx with `#rp=5xx`), so this log line is its only record: one line
     with everything needed to replay it. 503, not 200: Twilio then shows the failure in
     the console's debugger (warning 15003) instead of it passing unnoticed."""
-    from dialtone.server.history import replayable
-
-    logs.event(
-        log,
-        "status_callback_not_stored",
-        level=logging.ERROR,
-        webhook="status_callback",
-        call_sid=params.get("CallSid", "")[:34],
-        error=type(exc).__name__,
-        ms=ms,
-        replay=True,
-        params=replayable(params),
-    )
+    _log_for_replay("status_callback", params, exc, ms)
     return PlainTextResponse(
         "the status callback was not stored; it was logged for replay\n", status_code=503
     )
